@@ -1,0 +1,97 @@
+/*
+ * ring: the shared, memory-mapped event ring of DESIGN §3.  Any process may
+ * append (under a process-shared robust mutex); readers never lock and copy
+ * frames out with seqlock validation, so a torn or overwritten frame is never
+ * returned.  Sequence numbers are global, start at 1, strictly increase and
+ * are never reused, not even across ring_reset().
+ */
+#ifndef RINGCAST_RING_H
+#define RINGCAST_RING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct ring;
+
+#define RING_CREATE	0x1	/* create the file if it does not exist */
+
+enum ring_status {
+	RING_OK = 0,
+	RING_EVICTED,		/* older than the oldest retained event */
+	RING_NOT_YET,		/* newer than the newest committed event */
+	RING_NOSPACE,		/* the caller's buffer is too small */
+};
+
+struct ring_frame {
+	uint64_t	 seq;
+	uint32_t	 topic;		/* catalog topic id */
+	uint32_t	 len;		/* wire bytes, "id: N\n\n" included */
+};
+
+struct ring_info {
+	uint64_t	 epoch;		/* random, chosen at creation */
+	uint64_t	 oldest;	/* oldest retained seq (committed+1 if empty) */
+	uint64_t	 committed;	/* newest visible seq, 0 if none ever */
+	uint64_t	 size;		/* data area bytes */
+	uint64_t	 used;		/* data bytes held by retained events */
+	uint32_t	 slots;
+	uint32_t	 version;
+	uint64_t	 created;	/* unix time */
+};
+
+/* Called in the appending process after each commit, outside the lock. */
+typedef void	 (*ring_notify_fn)(void *arg, uint64_t seq);
+/* Called under the lock when appending would pass the persisted high-water
+ * mark: persist ceiling (>= every seq this ring may hand out); 0 or -1. */
+typedef int	 (*ring_hwm_fn)(void *arg, uint64_t ceiling);
+
+/* Open (or with RING_CREATE create) the ring file at path.  size and slots
+ * must match an existing file.  A new ring's first seq is seq_floor + 1.
+ * Returns 0, or -1 with a message naming the file and the fix in err. */
+int	ring_open(struct ring **ringp, const char *path, uint64_t size,
+	    uint32_t slots, int flags, uint64_t seq_floor, char *err,
+	    size_t errlen);
+/* Unmap and free; NULL is fine. */
+void	ring_close(struct ring *ring);
+/* Replace the file at path by an empty ring whose first seq exceeds both
+ * seq_floor and the old file's committed seq (if it was readable). */
+int	ring_reset(const char *path, uint64_t size, uint32_t slots,
+	    uint64_t seq_floor, char *err, size_t errlen);
+
+void	ring_set_notify(struct ring *ring, ring_notify_fn fn, void *arg);
+void	ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg);
+
+/* Append the encoded body (sse_encode_body) of an event of topic; the ring
+ * adds "id: N\n\n".  Evicts the oldest events to make room.  Returns 0 and
+ * the new seq, or -1 with errno EMSGSIZE (frame over a quarter of the ring)
+ * or another errno from the lock.  May block briefly on the writer lock. */
+int	ring_append(struct ring *ring, uint32_t topic, const void *body,
+	    size_t len, uint64_t *seq);
+
+/* Newest committed seq (acquire); 0 if nothing was ever appended. */
+uint64_t ring_committed(const struct ring *ring);
+/* Oldest retained seq; committed + 1 when empty. */
+uint64_t ring_oldest(const struct ring *ring);
+/* Copy frame seq into buf[cap], validated: RING_OK with *frame filled, or
+ * RING_EVICTED, RING_NOT_YET, or RING_NOSPACE (frame->len says how much is
+ * needed).  Never blocks, never allocates. */
+enum ring_status ring_read(const struct ring *ring, uint64_t seq, void *buf,
+	    size_t cap, struct ring_frame *frame);
+/* Find the first seq > after whose topic is one of topics[n] (n == 0: any),
+ * reading only the slot index.  RING_OK with *frame (seq, topic, len),
+ * RING_NOT_YET when there is none yet, RING_EVICTED when after + 1 is
+ * already evicted (the caller decides whether that is a gap). */
+enum ring_status ring_next(const struct ring *ring, uint64_t after,
+	    const uint32_t *topics, size_t n, struct ring_frame *frame);
+/* The newest evicted seq of topic, or 0.  Conservative: it may be higher
+ * than the truth (topics share counters) but never lower, so a gap is never
+ * hidden. */
+uint64_t ring_topic_evicted(const struct ring *ring, uint32_t topic);
+/* Fill *info; lock-free, values may be a moment old. */
+void	ring_get_info(const struct ring *ring, struct ring_info *info);
+/* msync the map ([ring] sync = interval); 0 or -1 with errno. */
+int	ring_sync(struct ring *ring);
+/* The file this ring maps. */
+const char *ring_path(const struct ring *ring);
+
+#endif
