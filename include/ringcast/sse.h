@@ -3,6 +3,10 @@
  * A frame is "event: T\n" (optional), one "data: L\n" per line of the data
  * (CR, LF and CRLF all end a line), then "id: N\n\n" last.  The ring stores the
  * body (everything before "id:") encoded once; ring_append adds the id.
+ * Data "x\n" is two lines, "x" and "" (so EventSource gives back "x\n"); empty
+ * data is one empty "data: " line.  "data: " keeps its space, so leading
+ * spaces of a line survive.  NUL bytes are passed through verbatim: SSE
+ * cannot carry them reliably, and the encoder never fails on them.
  */
 #ifndef RINGCAST_SSE_H
 #define RINGCAST_SSE_H
