@@ -4,6 +4,12 @@
  * frames out with seqlock validation, so a torn or overwritten frame is never
  * returned.  Sequence numbers are global, start at 1, strictly increase and
  * are never reused, not even across ring_reset().
+ *
+ * Durability: appends land in the page cache of the MAP_SHARED file, so they
+ * survive the crash of any process, always.  A power loss keeps only what was
+ * written back: with [ring] sync = off whatever the kernel happened to flush,
+ * with sync = interval what ring_sync() saw, and events appended since may be
+ * lost or torn; reset the ring after a power loss to be sure.
  */
 #ifndef RINGCAST_RING_H
 #define RINGCAST_RING_H
@@ -45,16 +51,21 @@ typedef void	 (*ring_notify_fn)(void *arg, uint64_t seq);
  * mark: persist ceiling (>= every seq this ring may hand out); 0 or -1. */
 typedef int	 (*ring_hwm_fn)(void *arg, uint64_t ceiling);
 
-/* Open (or with RING_CREATE create) the ring file at path.  size and slots
- * must match an existing file.  A new ring's first seq is seq_floor + 1.
- * Returns 0, or -1 with a message naming the file and the fix in err. */
+/* Open (or with RING_CREATE create) the ring file at path.  size is the data
+ * area in bytes (the file adds a header, a topic table and the slot index);
+ * size and slots must match an existing file.  A new ring's first seq is
+ * seq_floor + 1; an existing ring ignores seq_floor.  Concurrent creators
+ * are safe (the file is published whole with link(2)).  Returns 0, or -1 with
+ * a message naming the file and the fix in err. */
 int	ring_open(struct ring **ringp, const char *path, uint64_t size,
 	    uint32_t slots, int flags, uint64_t seq_floor, char *err,
 	    size_t errlen);
 /* Unmap and free; NULL is fine. */
 void	ring_close(struct ring *ring);
 /* Replace the file at path by an empty ring whose first seq exceeds both
- * seq_floor and the old file's committed seq (if it was readable). */
+ * seq_floor and the old file's committed seq and persisted high-water mark
+ * (if its header was readable).  Atomic (rename(2)); processes that still map
+ * the old file keep using it, so stop the daemon first.  0 or -1 with err. */
 int	ring_reset(const char *path, uint64_t size, uint32_t slots,
 	    uint64_t seq_floor, char *err, size_t errlen);
 
@@ -80,16 +91,20 @@ enum ring_status ring_read(const struct ring *ring, uint64_t seq, void *buf,
 /* Find the first seq > after whose topic is one of topics[n] (n == 0: any),
  * reading only the slot index.  RING_OK with *frame (seq, topic, len),
  * RING_NOT_YET when there is none yet, RING_EVICTED when after + 1 is
- * already evicted (the caller decides whether that is a gap). */
+ * already evicted (the caller decides whether that is a gap).  On
+ * RING_NOT_YET frame->seq is the newest seq examined (>= after): none up to it
+ * matched, so the caller may resume from there instead of rescanning. */
 enum ring_status ring_next(const struct ring *ring, uint64_t after,
 	    const uint32_t *topics, size_t n, struct ring_frame *frame);
 /* The newest evicted seq of topic, or 0.  Conservative: it may be higher
  * than the truth (topics share counters) but never lower, so a gap is never
- * hidden. */
+ * hidden.  A ring whose first seq is F > 1 (made with a seq_floor, e.g. by
+ * ring_reset) reports at least F - 1 for every topic: those events are gone. */
 uint64_t ring_topic_evicted(const struct ring *ring, uint32_t topic);
 /* Fill *info; lock-free, values may be a moment old. */
 void	ring_get_info(const struct ring *ring, struct ring_info *info);
-/* msync the map ([ring] sync = interval); 0 or -1 with errno. */
+/* msync(MS_SYNC) the whole map ([ring] sync = interval); blocks until the
+ * write-back is done, so call it off the serving path.  0 or -1 with errno. */
 int	ring_sync(struct ring *ring);
 /* The file this ring maps. */
 const char *ring_path(const struct ring *ring);

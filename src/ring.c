@@ -1,0 +1,868 @@
+/*
+ * ring: the memory-mapped event ring of DESIGN §3.  The file is a header
+ * page, a per-topic "newest evicted seq" table, the slot index and the data
+ * area ([ring] size bytes).  Writers serialise on a robust process-shared
+ * mutex; readers never lock.  Invariant: every retained event's bytes lie
+ * contiguously at logical offsets >= tail, and tail >= head - size, so no two
+ * retained events share a byte of the map.  A reader accepts a copy only if,
+ * after the copy, its slot still names it and its offset is still >= tail.
+ */
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringcast/ring.h"
+#include "ringcast/sse.h"
+
+#define RING_MAGIC		"RINGCAST"
+#define RING_VERSION		1
+#define RING_HEADER_SIZE	4096
+#define RING_TOPICS		4096	/* entries of the evicted-seq table */
+#define RING_PAGE		4096
+#define RING_SIZE_MIN		4096
+#define RING_SIZE_MAX		(1ULL << 40)
+#define RING_SLOTS_MIN		16
+#define RING_SLOTS_MAX		(1U << 28)
+#define RING_HWM_STEP		65536	/* seqs handed out per persisted mark */
+#define RING_BOOT_ID		"/proc/sys/kernel/random/boot_id"
+#define RING_FIX		"; run 'ringcastctl ring reset' (this " \
+				"discards the retained events)"
+#define RING_CACHELINE		__attribute__((aligned(64)))
+
+struct ring_header {
+	/* Written once at creation; covered by checksum. */
+	char		 magic[8];
+	uint32_t	 version;
+	uint32_t	 header_size;
+	uint64_t	 size;		/* data area bytes */
+	uint32_t	 slots;
+	uint32_t	 topics;
+	uint64_t	 epoch;
+	uint64_t	 created;
+	uint64_t	 first_seq;	/* seq_floor + 1 */
+	uint64_t	 checksum;	/* FNV-1a 64 of the fields above */
+
+	/* Read by everyone: one cache line each, so appends that move one
+	 * do not invalidate the others in readers' caches. */
+	uint64_t	 committed RING_CACHELINE;	/* release-stored */
+	uint64_t	 oldest RING_CACHELINE;		/* release-stored */
+	uint64_t	 tail RING_CACHELINE;	/* bytes below may change */
+
+	/* Written under the lock only. */
+	uint64_t	 head RING_CACHELINE;	/* where the next frame goes */
+	uint64_t	 hwm_persisted;
+	char		 boot_id[40];	/* boot that initialised the lock */
+	pthread_mutex_t	 lock RING_CACHELINE;
+};
+
+_Static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE,
+    "the header must fit its page");
+
+struct ring_slot {
+	uint64_t	 seq;		/* 0: being written or never used */
+	uint64_t	 offset;	/* logical data offset */
+	uint32_t	 len;		/* frame bytes, id line included */
+	uint32_t	 topic;
+};
+
+struct ring_layout {
+	uint64_t	 topics_off;
+	uint64_t	 slots_off;
+	uint64_t	 data_off;
+	uint64_t	 total;
+};
+
+struct ring {
+	struct ring_header	*hdr;
+	uint64_t		*evicted;	/* [RING_TOPICS] */
+	struct ring_slot	*slots;
+	unsigned char		*data;
+	void			*map;
+	size_t			 maplen;
+	uint64_t		 size;
+	uint32_t		 nslots;
+	ring_notify_fn		 notify;
+	void			*notify_arg;
+	ring_hwm_fn		 hwm;
+	void			*hwm_arg;
+	char			 path[PATH_MAX];
+};
+
+#define LOAD_RELAXED(p)		__atomic_load_n((p), __ATOMIC_RELAXED)
+#define LOAD_ACQUIRE(p)		__atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE_RELAXED(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELAXED)
+#define STORE_RELEASE(p, v)	__atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+static int __attribute__((format(printf, 3, 4)))
+ring_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+static uint64_t
+ring_checksum(const struct ring_header *hdr)
+{
+	const unsigned char	*p = (const unsigned char *)hdr;
+	uint64_t		 hash = 0xcbf29ce484222325ULL;
+	size_t			 i;
+
+	for (i = 0; i < offsetof(struct ring_header, checksum); i++) {
+		hash ^= p[i];
+		hash *= 0x100000001b3ULL;
+	}
+	return hash;
+}
+
+static int
+ring_geometry_valid(uint64_t size, uint32_t slots)
+{
+	return size >= RING_SIZE_MIN && size <= RING_SIZE_MAX &&
+	    slots >= RING_SLOTS_MIN && slots <= RING_SLOTS_MAX;
+}
+
+/* Where each part lives; the bounds above keep every sum far from
+ * overflowing. */
+static void
+ring_layout(uint64_t size, uint32_t slots, struct ring_layout *l)
+{
+	l->topics_off = RING_HEADER_SIZE;
+	l->slots_off = l->topics_off + RING_TOPICS * sizeof(uint64_t);
+	l->data_off = l->slots_off + (uint64_t)slots * sizeof(struct ring_slot);
+	l->data_off = (l->data_off + RING_PAGE - 1) / RING_PAGE * RING_PAGE;
+	l->total = l->data_off + size;
+}
+
+/* This boot's id, or "" where /proc is not readable. */
+static void
+ring_boot_id(char *id, size_t idlen)
+{
+	ssize_t	 n = -1;
+	int	 fd;
+
+	memset(id, 0, idlen);
+	if ((fd = open(RING_BOOT_ID, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, id, idlen - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		id[0] = '\0';
+	else
+		id[strcspn(id, "\n")] = '\0';
+}
+
+static int
+ring_mutex_init(pthread_mutex_t *lock)
+{
+	pthread_mutexattr_t	 attr;
+	int			 rc;
+
+	if ((rc = pthread_mutexattr_init(&attr)) != 0)
+		return rc;
+	if ((rc = pthread_mutexattr_setpshared(&attr,
+	    PTHREAD_PROCESS_SHARED)) == 0 &&
+	    (rc = pthread_mutexattr_setrobust(&attr,
+	    PTHREAD_MUTEX_ROBUST)) == 0)
+		rc = pthread_mutex_init(lock, &attr);
+	pthread_mutexattr_destroy(&attr);
+	return rc;
+}
+
+static uint64_t
+ring_id_len(uint64_t seq)
+{
+	uint64_t	 digits = 1;
+
+	while (seq >= 10) {
+		seq /= 10;
+		digits++;
+	}
+	return sizeof("id: ") - 1 + digits + 2;
+}
+
+static void
+ring_bind(struct ring *ring, void *map, size_t maplen, uint64_t size,
+    uint32_t slots)
+{
+	struct ring_layout	 l;
+
+	ring_layout(size, slots, &l);
+	ring->map = map;
+	ring->maplen = maplen;
+	ring->hdr = map;
+	ring->evicted = (uint64_t *)((char *)map + l.topics_off);
+	ring->slots = (struct ring_slot *)((char *)map + l.slots_off);
+	ring->data = (unsigned char *)map + l.data_off;
+	ring->size = size;
+	ring->nslots = slots;
+}
+
+/*
+ * Create an empty ring in a temporary file beside path and publish it
+ * whole: with link(2) (replace == 0; returns 1 if path appeared meanwhile)
+ * or rename(2) (replace == 1).  A crash leaves the old file or the new one,
+ * never a half-initialised ring under path.
+ */
+static int
+ring_create_file(const char *path, uint64_t size, uint32_t slots,
+    uint64_t first_seq, int replace, char *err, size_t errlen)
+{
+	struct ring_layout	 l;
+	struct ring_header	*hdr;
+	char			 tmp[PATH_MAX];
+	void			*map;
+	int			 fd, rc, published = 0;
+
+	ring_layout(size, slots, &l);
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+	    sizeof(tmp))
+		return ring_error(err, errlen, "ring %s: path too long", path);
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1)
+		return ring_error(err, errlen, "ring %s: create %s: %s", path,
+		    tmp, strerror(errno));
+	if (fchmod(fd, 0640) == -1) {
+		rc = ring_error(err, errlen, "ring %s: fchmod: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	/* Reserve the blocks now: ENOSPC here, not SIGBUS on a later store. */
+	if ((rc = posix_fallocate(fd, 0, (off_t)l.total)) != 0) {
+		rc = ring_error(err, errlen, "ring %s: allocating %llu bytes: "
+		    "%s", path, (unsigned long long)l.total, strerror(rc));
+		goto out;
+	}
+	map = mmap(NULL, l.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		rc = ring_error(err, errlen, "ring %s: mmap: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	hdr = map;
+	memcpy(hdr->magic, RING_MAGIC, sizeof(hdr->magic));
+	hdr->version = RING_VERSION;
+	hdr->header_size = RING_HEADER_SIZE;
+	hdr->size = size;
+	hdr->slots = slots;
+	hdr->topics = RING_TOPICS;
+	arc4random_buf(&hdr->epoch, sizeof(hdr->epoch));
+	hdr->created = (uint64_t)time(NULL);
+	hdr->first_seq = first_seq;
+	hdr->committed = first_seq - 1;
+	hdr->oldest = first_seq;
+	ring_boot_id(hdr->boot_id, sizeof(hdr->boot_id));
+	rc = ring_mutex_init(&hdr->lock);
+	/* The checksum last: a header without it is never valid. */
+	hdr->checksum = ring_checksum(hdr);
+	munmap(map, l.total);
+	if (rc != 0) {
+		rc = ring_error(err, errlen, "ring %s: pthread_mutex_init: %s",
+		    path, strerror(rc));
+		goto out;
+	}
+	if (fsync(fd) == -1) {
+		rc = ring_error(err, errlen, "ring %s: fsync: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if (replace)
+		rc = rename(tmp, path);
+	else
+		rc = link(tmp, path);
+	if (rc == -1 && !replace && errno == EEXIST)
+		rc = 1;
+	else if (rc == -1)
+		rc = ring_error(err, errlen, "ring %s: %s: %s", path,
+		    replace ? "rename" : "link", strerror(errno));
+	else
+		published = replace;
+out:
+	if (!published)
+		unlink(tmp);
+	close(fd);
+	return rc;
+}
+
+/* Check the header read from a file of filelen bytes against the config. */
+static int
+ring_header_check(const char *path, const struct ring_header *hdr,
+    off_t filelen, uint64_t size, uint32_t slots, char *err, size_t errlen)
+{
+	struct ring_layout	 l;
+
+	if (filelen == 0)
+		return ring_error(err, errlen, "ring %s: the file is empty"
+		    RING_FIX, path);
+	if (filelen < RING_HEADER_SIZE)
+		return ring_error(err, errlen, "ring %s: truncated (%lld "
+		    "bytes, shorter than its header)" RING_FIX, path,
+		    (long long)filelen);
+	if (memcmp(hdr->magic, RING_MAGIC, sizeof(hdr->magic)) != 0)
+		return ring_error(err, errlen, "ring %s: not a ringcast ring "
+		    "(bad magic)" RING_FIX, path);
+	if (hdr->version != RING_VERSION)
+		return ring_error(err, errlen, "ring %s: format version %u, "
+		    "this build reads version %u" RING_FIX, path,
+		    hdr->version, RING_VERSION);
+	if (hdr->checksum != ring_checksum(hdr))
+		return ring_error(err, errlen, "ring %s: corrupt header "
+		    "(checksum mismatch)" RING_FIX, path);
+	if (hdr->header_size != RING_HEADER_SIZE ||
+	    hdr->topics != RING_TOPICS ||
+	    !ring_geometry_valid(hdr->size, hdr->slots) ||
+	    hdr->first_seq == 0)
+		return ring_error(err, errlen, "ring %s: corrupt header "
+		    "(impossible geometry)" RING_FIX, path);
+	if (hdr->size != size)
+		return ring_error(err, errlen, "ring %s: size %llu does not "
+		    "match [ring] size %llu" RING_FIX, path,
+		    (unsigned long long)hdr->size, (unsigned long long)size);
+	if (hdr->slots != slots)
+		return ring_error(err, errlen, "ring %s: slots %u does not "
+		    "match [ring] slots %u" RING_FIX, path, hdr->slots, slots);
+	ring_layout(size, slots, &l);
+	if ((uint64_t)filelen != l.total)
+		return ring_error(err, errlen, "ring %s: truncated or padded "
+		    "(%lld bytes, the header says %llu)" RING_FIX, path,
+		    (long long)filelen, (unsigned long long)l.total);
+	return 0;
+}
+
+/*
+ * Discard what a writer that died holding the lock left behind.  Only
+ * records up to committed exist; the next seq is committed + 1 again (it
+ * was never visible), and head is recomputed from the committed record,
+ * since the dead writer may have died between committing and storing head.
+ * tail and oldest stay where the dead writer put them: both only grow, and
+ * the bytes below its tail may be half-overwritten.  Idempotent.
+ */
+static void
+ring_recover(struct ring *ring)
+{
+	struct ring_header	*hdr = ring->hdr;
+	struct ring_slot	*slot;
+	uint64_t		 committed = LOAD_RELAXED(&hdr->committed);
+
+	slot = &ring->slots[(committed + 1) % ring->nslots];
+	if (LOAD_RELAXED(&slot->seq) == committed + 1)
+		STORE_RELEASE(&slot->seq, 0);
+	slot = &ring->slots[committed % ring->nslots];
+	if (committed >= hdr->first_seq &&
+	    LOAD_RELAXED(&slot->seq) == committed)
+		STORE_RELAXED(&hdr->head, LOAD_RELAXED(&slot->offset) +
+		    LOAD_RELAXED(&slot->len));
+}
+
+/* Take the writer lock, repairing after a dead owner; 0 or -1 with errno. */
+static int
+ring_lock(struct ring *ring)
+{
+	int	 rc;
+
+	rc = pthread_mutex_lock(&ring->hdr->lock);
+	if (rc == EOWNERDEAD) {
+		ring_recover(ring);
+		rc = pthread_mutex_consistent(&ring->hdr->lock);
+		if (rc != 0)
+			pthread_mutex_unlock(&ring->hdr->lock);
+	}
+	if (rc != 0) {
+		errno = rc;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+ring_unlock(struct ring *ring)
+{
+	pthread_mutex_unlock(&ring->hdr->lock);
+}
+
+/* The mutable fields and every retained slot obey the invariants. */
+static const char *
+ring_state_check(const struct ring *ring)
+{
+	const struct ring_header	*hdr = ring->hdr;
+	const struct ring_slot		*slot;
+	uint64_t			 s, committed, oldest, head, tail;
+
+	committed = LOAD_RELAXED(&hdr->committed);
+	oldest = LOAD_RELAXED(&hdr->oldest);
+	head = LOAD_RELAXED(&hdr->head);
+	tail = LOAD_RELAXED(&hdr->tail);
+	if (committed < hdr->first_seq - 1 || committed == UINT64_MAX)
+		return "committed seq below the first";
+	if (oldest < hdr->first_seq || oldest > committed + 1 ||
+	    committed + 1 - oldest > ring->nslots)
+		return "oldest seq out of range";
+	if (tail > head || head - tail > ring->size)
+		return "head and tail out of range";
+	for (s = oldest; s <= committed; s++) {
+		slot = &ring->slots[s % ring->nslots];
+		if (slot->seq != s || slot->offset < tail ||
+		    slot->offset > head || slot->len == 0 ||
+		    slot->len > head - slot->offset ||
+		    slot->offset % ring->size + slot->len > ring->size)
+			return "slot index does not match the data";
+	}
+	return NULL;
+}
+
+/*
+ * The lock lives in the file, so after a reboot it may read as held by a
+ * thread that no longer exists.  The first opener of each boot (serialised
+ * by flock) initialises it afresh; no process of this boot can hold it yet.
+ */
+static int
+ring_attach(struct ring *ring, int fd, char *err, size_t errlen)
+{
+	struct ring_header	*hdr = ring->hdr;
+	char			 boot[sizeof(hdr->boot_id)];
+	const char		*why;
+	int			 rc = 0;
+
+	if (flock(fd, LOCK_EX) == -1)
+		return ring_error(err, errlen, "ring %s: flock: %s",
+		    ring->path, strerror(errno));
+	ring_boot_id(boot, sizeof(boot));
+	if (memcmp(hdr->boot_id, boot, sizeof(boot)) != 0) {
+		if ((rc = ring_mutex_init(&hdr->lock)) != 0)
+			rc = ring_error(err, errlen, "ring %s: "
+			    "pthread_mutex_init: %s", ring->path,
+			    strerror(rc));
+		else {
+			ring_recover(ring);
+			memcpy(hdr->boot_id, boot, sizeof(boot));
+		}
+	}
+	flock(fd, LOCK_UN);
+	if (rc != 0)
+		return rc;
+	if (ring_lock(ring) == -1)
+		return ring_error(err, errlen, "ring %s: lock: %s",
+		    ring->path, strerror(errno));
+	why = ring_state_check(ring);
+	ring_unlock(ring);
+	if (why != NULL)
+		return ring_error(err, errlen, "ring %s: corrupt state (%s)"
+		    RING_FIX, ring->path, why);
+	return 0;
+}
+
+/* Validate and map an open ring file. */
+static int
+ring_map(struct ring *ring, int fd, uint64_t size, uint32_t slots,
+    char *err, size_t errlen)
+{
+	union {
+		struct ring_header	 hdr;
+		char			 page[RING_HEADER_SIZE];
+	}			 buf;
+	struct stat		 st;
+	ssize_t			 n;
+	void			*map;
+
+	if (fstat(fd, &st) == -1)
+		return ring_error(err, errlen, "ring %s: fstat: %s",
+		    ring->path, strerror(errno));
+	memset(&buf, 0, sizeof(buf));
+	n = pread(fd, &buf, sizeof(buf), 0);
+	if (n == -1)
+		return ring_error(err, errlen, "ring %s: read: %s",
+		    ring->path, strerror(errno));
+	if (ring_header_check(ring->path, &buf.hdr,
+	    n < RING_HEADER_SIZE ? n : st.st_size, size, slots, err,
+	    errlen) == -1)
+		return -1;
+	map = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return ring_error(err, errlen, "ring %s: mmap: %s",
+		    ring->path, strerror(errno));
+	ring_bind(ring, map, (size_t)st.st_size, size, slots);
+	return ring_attach(ring, fd, err, errlen);
+}
+
+int
+ring_open(struct ring **ringp, const char *path, uint64_t size,
+    uint32_t slots, int flags, uint64_t seq_floor, char *err, size_t errlen)
+{
+	struct ring	*ring;
+	int		 fd = -1, attempt, rc;
+
+	*ringp = NULL;
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (!ring_geometry_valid(size, slots))
+		return ring_error(err, errlen, "ring %s: size %llu or slots "
+		    "%u out of range", path, (unsigned long long)size, slots);
+	if (seq_floor == UINT64_MAX)
+		return ring_error(err, errlen, "ring %s: no sequence number "
+		    "left above %llu", path, (unsigned long long)seq_floor);
+	/* Twice at most: a concurrent creator may publish between tries. */
+	for (attempt = 0; attempt < 2 && fd == -1; attempt++) {
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd != -1 || errno != ENOENT || !(flags & RING_CREATE))
+			break;
+		if (ring_create_file(path, size, slots, seq_floor + 1, 0,
+		    err, errlen) == -1)
+			return -1;
+	}
+	if (fd == -1)
+		return ring_error(err, errlen, "ring %s: open: %s", path,
+		    strerror(errno));
+	if ((ring = calloc(1, sizeof(*ring))) == NULL) {
+		rc = ring_error(err, errlen, "ring %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return rc;
+	}
+	strlcpy(ring->path, path, sizeof(ring->path));
+	rc = ring_map(ring, fd, size, slots, err, errlen);
+	close(fd);
+	if (rc == -1) {
+		ring_close(ring);
+		return -1;
+	}
+	*ringp = ring;
+	return 0;
+}
+
+void
+ring_close(struct ring *ring)
+{
+	if (ring == NULL)
+		return;
+	if (ring->map != NULL)
+		munmap(ring->map, ring->maplen);
+	free(ring);
+}
+
+int
+ring_reset(const char *path, uint64_t size, uint32_t slots,
+    uint64_t seq_floor, char *err, size_t errlen)
+{
+	union {
+		struct ring_header	 hdr;
+		char			 page[RING_HEADER_SIZE];
+	}			 buf;
+	uint64_t		 floor = seq_floor;
+	int			 fd;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (!ring_geometry_valid(size, slots))
+		return ring_error(err, errlen, "ring %s: size %llu or slots "
+		    "%u out of range", path, (unsigned long long)size, slots);
+	/* Keep seqs unique: start above whatever the old file handed out. */
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		if (pread(fd, &buf, sizeof(buf), 0) == sizeof(buf) &&
+		    memcmp(buf.hdr.magic, RING_MAGIC, 8) == 0 &&
+		    buf.hdr.version == RING_VERSION &&
+		    buf.hdr.checksum == ring_checksum(&buf.hdr)) {
+			if (buf.hdr.committed > floor)
+				floor = buf.hdr.committed;
+			if (buf.hdr.hwm_persisted > floor)
+				floor = buf.hdr.hwm_persisted;
+		}
+		close(fd);
+	}
+	if (floor == UINT64_MAX)
+		return ring_error(err, errlen, "ring %s: no sequence number "
+		    "left above %llu", path, (unsigned long long)floor);
+	return ring_create_file(path, size, slots, floor + 1, 1, err, errlen);
+}
+
+void
+ring_set_notify(struct ring *ring, ring_notify_fn fn, void *arg)
+{
+	ring->notify = fn;
+	ring->notify_arg = arg;
+}
+
+void
+ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg)
+{
+	ring->hwm = fn;
+	ring->hwm_arg = arg;
+}
+
+/* Persist a new high-water mark before handing out seq; under the lock. */
+static void
+ring_persist_hwm(struct ring *ring, uint64_t seq)
+{
+	struct ring_header	*hdr = ring->hdr;
+	uint64_t		 ceiling;
+
+	if (ring->hwm == NULL || seq <= hdr->hwm_persisted)
+		return;
+	ceiling = seq > UINT64_MAX - RING_HWM_STEP ? UINT64_MAX :
+	    seq + RING_HWM_STEP;
+	/* On failure keep appending; the hook logs, and the next append
+	 * tries again. */
+	if (ring->hwm(ring->hwm_arg, ceiling) == 0)
+		hdr->hwm_persisted = ceiling;
+}
+
+/*
+ * Evict, oldest first, every event whose slot seq will reuse or whose bytes
+ * lie below new_tail.  Each evicted event's topic entry is raised before
+ * oldest moves (release), so whoever sees an event gone sees its gap.
+ */
+static void
+ring_evict(struct ring *ring, uint64_t seq, uint64_t new_tail)
+{
+	struct ring_header	*hdr = ring->hdr;
+	struct ring_slot	*slot;
+	uint64_t		 oldest = LOAD_RELAXED(&hdr->oldest);
+
+	while (oldest < seq) {
+		slot = &ring->slots[oldest % ring->nslots];
+		if (seq - oldest < ring->nslots &&
+		    LOAD_RELAXED(&slot->offset) >= new_tail)
+			break;
+		STORE_RELAXED(&ring->evicted[LOAD_RELAXED(&slot->topic) %
+		    RING_TOPICS], oldest);
+		oldest++;
+	}
+	STORE_RELEASE(&hdr->oldest, oldest);
+}
+
+int
+ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
+    uint64_t *seq)
+{
+	struct ring_header	*hdr = ring->hdr;
+	struct ring_slot	*slot;
+	unsigned char		*dst;
+	uint64_t		 n, frame, start, end, new_tail, idlen;
+
+	if (len > ring->size / 4) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (ring_lock(ring) == -1)
+		return -1;
+	n = LOAD_RELAXED(&hdr->committed) + 1;
+	idlen = ring_id_len(n);
+	frame = len + idlen;
+	if (n == 0 || frame > ring->size / 4) {
+		ring_unlock(ring);
+		errno = n == 0 ? EOVERFLOW : EMSGSIZE;
+		return -1;
+	}
+	ring_persist_hwm(ring, n);
+
+	/* A frame never wraps: skip to the next lap if it would. */
+	start = LOAD_RELAXED(&hdr->head);
+	if (start % ring->size + frame > ring->size)
+		start += ring->size - start % ring->size;
+	end = start + frame;
+	new_tail = end > ring->size ? end - ring->size : 0;
+	if (new_tail < LOAD_RELAXED(&hdr->tail))
+		new_tail = LOAD_RELAXED(&hdr->tail);
+	ring_evict(ring, n, new_tail);
+
+	/*
+	 * Publish the new tail before the first byte of the region changes:
+	 * a reader that copies any byte we write then sees this tail (or a
+	 * later one) when it re-reads tail after its copy, and drops the
+	 * frame.  The release fence orders the tail store before the plain
+	 * data stores, as smp_wmb() does in a Linux seqlock.
+	 */
+	STORE_RELEASE(&hdr->tail, new_tail);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	dst = ring->data + start % ring->size;
+	memcpy(dst, body, len);
+	sse_encode_id((char *)dst + len, idlen, n);
+
+	/* The slot is a seqlock of its own: 0 while its fields change. */
+	slot = &ring->slots[n % ring->nslots];
+	STORE_RELAXED(&slot->seq, 0);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	STORE_RELAXED(&slot->offset, start);
+	STORE_RELAXED(&slot->len, (uint32_t)frame);
+	STORE_RELAXED(&slot->topic, topic);
+	STORE_RELEASE(&slot->seq, n);
+
+	/* Readers acquire committed, then the slot, then the data. */
+	STORE_RELEASE(&hdr->committed, n);
+	STORE_RELAXED(&hdr->head, end);
+	ring_unlock(ring);
+
+	if (ring->notify != NULL)
+		ring->notify(ring->notify_arg, n);
+	*seq = n;
+	return 0;
+}
+
+uint64_t
+ring_committed(const struct ring *ring)
+{
+	return LOAD_ACQUIRE(&ring->hdr->committed);
+}
+
+uint64_t
+ring_oldest(const struct ring *ring)
+{
+	return LOAD_ACQUIRE(&ring->hdr->oldest);
+}
+
+/*
+ * Read slot seq's fields, seqlock-validated; returns 0, or -1 if the slot
+ * no longer (or not yet) holds seq.
+ */
+static int
+ring_slot_load(const struct ring *ring, uint64_t seq, struct ring_frame *f,
+    uint64_t *offset)
+{
+	const struct ring_slot	*slot = &ring->slots[seq % ring->nslots];
+
+	if (LOAD_ACQUIRE(&slot->seq) != seq)
+		return -1;
+	*offset = LOAD_RELAXED(&slot->offset);
+	f->seq = seq;
+	f->len = LOAD_RELAXED(&slot->len);
+	f->topic = LOAD_RELAXED(&slot->topic);
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	return LOAD_RELAXED(&slot->seq) == seq ? 0 : -1;
+}
+
+enum ring_status
+ring_read(const struct ring *ring, uint64_t seq, void *buf, size_t cap,
+    struct ring_frame *frame)
+{
+	struct ring_frame	 f;
+	uint64_t		 offset;
+
+	if (seq > LOAD_ACQUIRE(&ring->hdr->committed))
+		return RING_NOT_YET;
+	if (seq < LOAD_ACQUIRE(&ring->hdr->oldest) ||
+	    ring_slot_load(ring, seq, &f, &offset) == -1)
+		return RING_EVICTED;
+	if (f.len > cap) {
+		*frame = f;
+		return RING_NOSPACE;
+	}
+	/* A slot torn by a corrupt file must not send memcpy astray. */
+	if (offset % ring->size + f.len > ring->size)
+		return RING_EVICTED;
+	memcpy(buf, ring->data + offset % ring->size, f.len);
+	/*
+	 * Order the copy before the re-checks (smp_rmb() in a seqlock): if
+	 * any copied byte came from a writer reusing this region, that
+	 * writer's tail store is visible below and offset < tail.
+	 */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (LOAD_RELAXED(&ring->slots[seq % ring->nslots].seq) != seq ||
+	    offset < LOAD_ACQUIRE(&ring->hdr->tail))
+		return RING_EVICTED;
+	*frame = f;
+	return RING_OK;
+}
+
+static int
+ring_topic_wanted(uint32_t topic, const uint32_t *topics, size_t n)
+{
+	size_t	 i;
+
+	if (n == 0)
+		return 1;
+	for (i = 0; i < n; i++) {
+		if (topics[i] == topic)
+			return 1;
+	}
+	return 0;
+}
+
+enum ring_status
+ring_next(const struct ring *ring, uint64_t after, const uint32_t *topics,
+    size_t n, struct ring_frame *frame)
+{
+	struct ring_frame	 f;
+	uint64_t		 committed, seq, offset;
+
+	committed = LOAD_ACQUIRE(&ring->hdr->committed);
+	if (after >= committed) {
+		frame->seq = after;
+		return RING_NOT_YET;
+	}
+	if (after + 1 < LOAD_ACQUIRE(&ring->hdr->oldest))
+		return RING_EVICTED;
+	for (seq = after + 1; seq <= committed; seq++) {
+		/* seq <= committed, so a slot that no longer holds it
+		 * means it was evicted, and after + 1 before it. */
+		if (ring_slot_load(ring, seq, &f, &offset) == -1)
+			return RING_EVICTED;
+		if (ring_topic_wanted(f.topic, topics, n)) {
+			*frame = f;
+			return RING_OK;
+		}
+	}
+	frame->seq = committed;
+	return RING_NOT_YET;
+}
+
+uint64_t
+ring_topic_evicted(const struct ring *ring, uint32_t topic)
+{
+	uint64_t	 evicted;
+
+	evicted = LOAD_ACQUIRE(&ring->evicted[topic % RING_TOPICS]);
+	/* Whatever came before this ring's first seq is gone for every
+	 * topic (a reset ring). */
+	if (evicted < ring->hdr->first_seq - 1)
+		evicted = ring->hdr->first_seq - 1;
+	return evicted;
+}
+
+void
+ring_get_info(const struct ring *ring, struct ring_info *info)
+{
+	const struct ring_header	*hdr = ring->hdr;
+	struct ring_frame		 f;
+	uint64_t			 offset, head;
+
+	memset(info, 0, sizeof(*info));
+	info->epoch = hdr->epoch;
+	info->committed = LOAD_ACQUIRE(&hdr->committed);
+	info->oldest = LOAD_ACQUIRE(&hdr->oldest);
+	info->size = ring->size;
+	info->slots = ring->nslots;
+	info->version = hdr->version;
+	info->created = hdr->created;
+	head = LOAD_RELAXED(&hdr->head);
+	if (info->oldest <= info->committed &&
+	    ring_slot_load(ring, info->oldest, &f, &offset) == 0 &&
+	    offset <= head && head - offset <= ring->size)
+		info->used = head - offset;
+}
+
+int
+ring_sync(struct ring *ring)
+{
+	return msync(ring->map, ring->maplen, MS_SYNC);
+}
+
+const char *
+ring_path(const struct ring *ring)
+{
+	return ring->path;
+}
