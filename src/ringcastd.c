@@ -10,6 +10,7 @@
 
 #include "ringcast/config.h"
 #include "ringcast/log.h"
+#include "ringcast/master.h"
 
 static void __attribute__((noreturn))
 usage(void)
@@ -19,13 +20,14 @@ usage(void)
 }
 
 int
-main(int argc, char *argv[])
+main(int argc, char *argv[], char *envp[])
 {
 	struct config	 conf;
 	const char	*file = CONFIG_DEFAULT_FILE;
 	char		 err[8192];
 	int		 ch, debug = 0, test_only = 0, verbose = 0;
 
+	setproctitle_init(argc, argv, envp);
 	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
 		switch (ch) {
 		case 'd':
@@ -68,7 +70,5 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	log_procname("master");
-	log_info("configuration %s OK; the serving core is not built yet",
-	    file);
-	return 0;
+	return master_run(&conf, file, debug);
 }

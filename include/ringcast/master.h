@@ -1,0 +1,16 @@
+/*
+ * master: the supervising process.  It validates and owns everything that
+ * must exist before fork (pidfile, listeners, ring, shared state, eventfds),
+ * starts the workers, and then only waits for signals and children: reload,
+ * respawn with back-off, and the bounded drain of DESIGN §6.
+ */
+#ifndef RINGCAST_MASTER_H
+#define RINGCAST_MASTER_H
+
+struct config;
+
+/* Run the server with conf (loaded from file); debug: stay in the
+ * foreground.  Returns the process exit status. */
+int	master_run(struct config *conf, const char *file, int debug);
+
+#endif

@@ -1,0 +1,87 @@
+/*
+ * metrics: the state the master shares with every worker through one
+ * anonymous MAP_SHARED mapping made before fork: a slot per worker with its
+ * counters, its connection gauges and per-address connection counts (so caps
+ * hold across workers and a dead worker's share is simply zeroed), and its
+ * wake-up eventfd.  Each slot has one writer, the worker that owns it.
+ */
+#ifndef RINGCAST_METRICS_H
+#define RINGCAST_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "ringcast/http.h"
+
+struct ring;
+
+#define METRICS_ADDR_BUCKETS	16384
+
+enum metrics_conn_kind {
+	METRICS_CONN_STREAM = 0,
+	METRICS_CONN_REQUEST,
+	METRICS_CONN_ADMIN,
+	METRICS_CONN_KINDS
+};
+
+enum metrics_counter {
+	METRICS_EVENTS_PUBLISHED = 0,
+	METRICS_FRAMES_DELIVERED,
+	METRICS_BYTES_DELIVERED,
+	METRICS_REPLAYS,
+	METRICS_GAPS,
+	METRICS_SLOW_CLOSES,
+	METRICS_SOFT_REJECTS,
+	METRICS_REQUESTS,
+	METRICS_ERRORS_4XX,
+	METRICS_ERRORS_5XX,
+	METRICS_HEARTBEATS,
+	METRICS_STREAMS_DRAINED,
+	METRICS_COUNTERS
+};
+
+struct metrics_slot {
+	pid_t		 pid;		/* 0: free */
+	int		 generation;
+	int		 eventfd;	/* wakes this slot's worker */
+	int		 active;	/* a worker runs in it (atomic) */
+	uint64_t	 conns[METRICS_CONN_KINDS];
+	uint64_t	 counters[METRICS_COUNTERS];
+	uint64_t	 jemalloc_allocated;
+	uint64_t	 jemalloc_resident;
+	uint64_t	 rss_bytes;
+	uint16_t	 addr_conns[METRICS_ADDR_BUCKETS];
+} __attribute__((aligned(64)));
+
+struct metrics {
+	unsigned int		 nslots;
+	struct metrics_slot	 slots[];
+};
+
+/* Map the shared state for nslots workers and make their eventfds; NULL
+ * with errno set on failure.  Called by the master before any fork. */
+struct metrics *metrics_create(unsigned int nslots);
+/* Zero the gauges and address counts of a slot whose worker died. */
+void	metrics_slot_reset(struct metrics_slot *slot);
+
+/* Relaxed atomic updates of the owner's slot. */
+void	metrics_add(struct metrics_slot *slot, enum metrics_counter c,
+	    uint64_t n);
+void	metrics_conn_add(struct metrics_slot *slot, enum metrics_conn_kind k,
+	    int delta);
+/* The bucket of a peer address (for the per-address cap). */
+uint32_t metrics_addr_bucket(const struct sockaddr_storage *ss);
+void	metrics_addr_add(struct metrics_slot *slot, uint32_t bucket, int delta);
+/* Sums over all slots. */
+uint64_t metrics_conns_total(const struct metrics *m);
+uint64_t metrics_addr_total(const struct metrics *m, uint32_t bucket);
+
+/* Refresh this process's allocator and RSS figures in its slot. */
+void	metrics_sample_memory(struct metrics_slot *slot);
+/* Write the Prometheus text exposition of everything into out; 0 or -1. */
+int	metrics_render(const struct metrics *m, const struct ring *ring,
+	    struct buf *out);
+
+#endif

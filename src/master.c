@@ -1,0 +1,583 @@
+/*
+ * master: signals are blocked and taken synchronously with sigtimedwait, so
+ * nothing runs in signal context at all.  Workers live in slots of the shared
+ * state; a slot keeps its counters across respawns, and a dead worker's
+ * gauges are zeroed so the connection caps stay true.  Stopping escalates
+ * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringcast/catalog.h"
+#include "ringcast/config.h"
+#include "ringcast/log.h"
+#include "ringcast/master.h"
+#include "ringcast/metrics.h"
+#include "ringcast/ring.h"
+#include "ringcast/worker.h"
+
+#define MASTER_BACKOFF_MIN_MS	100
+#define MASTER_BACKOFF_MAX_MS	10000
+#define MASTER_CRASH_WINDOW_MS	2000
+#define MASTER_BIND_RETRY_MS	5000
+
+struct master_slot {
+	pid_t		 pid;
+	int		 generation;
+	unsigned int	 index;
+	uint64_t	 started_ms;
+	uint64_t	 respawn_at_ms;	/* 0: none pending */
+	uint64_t	 backoff_ms;
+};
+
+struct master {
+	struct config		*conf;
+	const char		*file;
+	struct ring		*ring;
+	struct metrics		*shm;
+	struct master_slot	*slots;
+	unsigned int		 nslots;
+	int			 generation;
+	int			*listen_fds;
+	size_t			 nlisten;
+	int			*admin_fds;
+	size_t			 nadmin;
+	struct config_addr	*listen_addrs;	/* what listen_fds are */
+	struct config_addr	*admin_addrs;
+	pid_t			 pid;
+	int			 stopping;
+};
+
+static uint64_t
+master_clock_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int
+master_listen_one(const struct config_addr *addr)
+{
+	uint64_t	 deadline = master_clock_ms() + MASTER_BIND_RETRY_MS;
+	int		 fd, one = 1;
+
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("listen %s: socket", addr->text);
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (addr->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Workers of a previous master may hold the port while draining. */
+	while (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) == -1) {
+		if (errno != EADDRINUSE || master_clock_ms() > deadline) {
+			log_warn("listen %s: bind", addr->text);
+			close(fd);
+			return -1;
+		}
+		usleep(100 * 1000);
+	}
+	if (listen(fd, 4096) == -1) {
+		log_warn("listen %s: listen", addr->text);
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Open the sockets of addrs, reusing those of old (same text) when given.
+ * Returns 0, or -1 having closed whatever it opened. */
+static int
+master_listen_set(const struct config_addr *addrs, size_t n, int **fdsp,
+    const struct config_addr *old_addrs, const int *old_fds, size_t nold)
+{
+	int	*fds;
+	size_t	 i, j;
+
+	if ((fds = calloc(n + 1, sizeof(*fds))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		fds[i] = -1;
+		for (j = 0; j < nold; j++)
+			if (strcmp(addrs[i].text, old_addrs[j].text) == 0 &&
+			    old_fds[j] != -1)
+				fds[i] = dup(old_fds[j]);
+		if (fds[i] == -1 && (fds[i] = master_listen_one(&addrs[i])) ==
+		    -1) {
+			while (i-- > 0)
+				close(fds[i]);
+			free(fds);
+			return -1;
+		}
+	}
+	*fdsp = fds;
+	return 0;
+}
+
+static void
+master_close_set(int *fds, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	free(fds);
+}
+
+static int
+master_listeners(struct master *m, struct config *conf)
+{
+	int	*fds, *admin;
+
+	if (master_listen_set(conf->listen, conf->nlisten, &fds,
+	    m->listen_addrs, m->listen_fds, m->nlisten) == -1)
+		return -1;
+	if (master_listen_set(conf->admin_listen, conf->nadmin_listen, &admin,
+	    m->admin_addrs, m->admin_fds, m->nadmin) == -1) {
+		master_close_set(fds, conf->nlisten);
+		return -1;
+	}
+	if (m->listen_fds != NULL)
+		master_close_set(m->listen_fds, m->nlisten);
+	if (m->admin_fds != NULL)
+		master_close_set(m->admin_fds, m->nadmin);
+	m->listen_fds = fds;
+	m->nlisten = conf->nlisten;
+	m->admin_fds = admin;
+	m->nadmin = conf->nadmin_listen;
+	m->listen_addrs = conf->listen;
+	m->admin_addrs = conf->admin_listen;
+	return 0;
+}
+
+static void
+master_spawn(struct master *m, unsigned int slot)
+{
+	struct master_slot	*s = &m->slots[slot];
+	struct worker_params	 p;
+	pid_t			 pid;
+	sigset_t		 none;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = m->conf;
+	p.ring = m->ring;
+	p.shm = m->shm;
+	p.slot = slot;
+	p.index = s->index;
+	p.generation = s->generation;
+	p.listen_fds = m->listen_fds;
+	p.nlisten = m->nlisten;
+	p.admin_fds = m->admin_fds;
+	p.nadmin = m->nadmin;
+	p.master_pid = m->pid;
+
+	__atomic_store_n(&m->shm->slots[slot].active, 1, __ATOMIC_RELEASE);
+	switch (pid = fork()) {
+	case -1:
+		log_warn("fork worker %u", s->index);
+		__atomic_store_n(&m->shm->slots[slot].active, 0,
+		    __ATOMIC_RELEASE);
+		s->respawn_at_ms = master_clock_ms() + MASTER_BACKOFF_MAX_MS;
+		return;
+	case 0:
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		worker_main(&p);
+	default:
+		break;
+	}
+	s->pid = pid;
+	s->started_ms = master_clock_ms();
+	s->respawn_at_ms = 0;
+	m->shm->slots[slot].pid = pid;
+	m->shm->slots[slot].generation = s->generation;
+	log_debug("worker %u started: pid %ld, slot %u", s->index, (long)pid,
+	    slot);
+}
+
+/* Start a generation of workers in free slots. */
+static void
+master_spawn_generation(struct master *m)
+{
+	unsigned int	 want = config_workers(m->conf), i, started = 0;
+
+	m->generation++;
+	for (i = 0; i < m->nslots && started < want; i++) {
+		if (m->slots[i].pid != 0 || m->slots[i].respawn_at_ms != 0)
+			continue;
+		m->slots[i].generation = m->generation;
+		m->slots[i].index = started++;
+		m->slots[i].backoff_ms = 0;
+		master_spawn(m, i);
+	}
+	if (started < want)
+		log_warnx("only %u of %u workers started: out of slots "
+		    "(restart to grow)", started, want);
+}
+
+static void
+master_reader_check(struct master *m)
+{
+	struct catalog	*cat;
+	char		 err[512];
+	int		 n;
+
+	if (catalog_open(&cat, m->conf->catalog_path, m->conf->catalog_map_size,
+	    0, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		return;
+	}
+	if ((n = catalog_reader_check(cat)) > 0)
+		log_info("catalog: cleared %d stale reader slots", n);
+	catalog_close(cat);
+}
+
+static void
+master_reap(struct master *m)
+{
+	struct master_slot	*s;
+	unsigned int		 i;
+	uint64_t		 now, ran;
+	pid_t			 pid;
+	int			 status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < m->nslots; i++)
+			if (m->slots[i].pid == pid)
+				break;
+		if (i == m->nslots)
+			continue;
+		s = &m->slots[i];
+		now = master_clock_ms();
+		ran = now - s->started_ms;
+		s->pid = 0;
+		metrics_slot_reset(&m->shm->slots[i]);
+		if (WIFSIGNALED(status))
+			log_warnx("worker %u (pid %ld) killed by signal %d%s",
+			    s->index, (long)pid, WTERMSIG(status),
+			    WCOREDUMP(status) ? " (core dumped)" : "");
+		else if (WEXITSTATUS(status) != 0)
+			log_warnx("worker %u (pid %ld) exited with status %d",
+			    s->index, (long)pid, WEXITSTATUS(status));
+		else {
+			log_debug("worker %u (pid %ld) exited", s->index,
+			    (long)pid);
+			if (s->generation != m->generation || m->stopping)
+				continue;
+		}
+		if (m->stopping || s->generation != m->generation)
+			continue;
+		master_reader_check(m);
+		/* Crash loops back off: 100 ms doubling to 10 s. */
+		if (ran < MASTER_CRASH_WINDOW_MS)
+			s->backoff_ms = s->backoff_ms == 0 ?
+			    MASTER_BACKOFF_MIN_MS : s->backoff_ms * 2;
+		else
+			s->backoff_ms = 0;
+		if (s->backoff_ms > MASTER_BACKOFF_MAX_MS)
+			s->backoff_ms = MASTER_BACKOFF_MAX_MS;
+		s->respawn_at_ms = now + s->backoff_ms;
+		if (s->backoff_ms > MASTER_BACKOFF_MIN_MS)
+			log_warnx("worker %u crashed %llu ms after start; "
+			    "respawning in %llu ms", s->index,
+			    (unsigned long long)ran,
+			    (unsigned long long)s->backoff_ms);
+	}
+}
+
+static void
+master_respawn_due(struct master *m)
+{
+	uint64_t	 now = master_clock_ms();
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].respawn_at_ms == 0 ||
+		    m->slots[i].respawn_at_ms > now)
+			continue;
+		master_spawn(m, i);
+	}
+}
+
+static void
+master_signal_workers(struct master *m, int sig, int generation)
+{
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->slots[i].pid != 0 && (generation == 0 ||
+		    m->slots[i].generation == generation))
+			kill(m->slots[i].pid, sig);
+}
+
+static unsigned int
+master_live_workers(const struct master *m)
+{
+	unsigned int	 i, n = 0;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->slots[i].pid != 0)
+			n++;
+	return n;
+}
+
+static void
+master_reload(struct master *m)
+{
+	struct config	*conf;
+	char		*err, *line, *save = NULL;
+	int		 old_generation = m->generation;
+
+	log_info("reloading %s", m->file);
+	if ((conf = malloc(sizeof(*conf))) == NULL ||
+	    (err = malloc(8192)) == NULL) {
+		free(conf);
+		log_warnx("reload: out of memory; keeping the configuration");
+		return;
+	}
+	if (config_load(conf, m->file, err, 8192) == -1) {
+		for (line = strtok_r(err, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			log_warnx("reload: %s", line);
+		log_warnx("reload failed; still serving the old configuration");
+		free(conf);
+		free(err);
+		return;
+	}
+	free(err);
+	/* The ring is mapped by every process: it cannot change live. */
+	if (strcmp(conf->ring_path, m->conf->ring_path) != 0 ||
+	    conf->ring_size != m->conf->ring_size ||
+	    conf->ring_slots != m->conf->ring_slots) {
+		log_warnx("reload: [ring] changes take a restart; keeping "
+		    "the running ring");
+		strlcpy(conf->ring_path, m->conf->ring_path,
+		    sizeof(conf->ring_path));
+		conf->ring_size = m->conf->ring_size;
+		conf->ring_slots = m->conf->ring_slots;
+	}
+	if (strcmp(conf->pidfile, m->conf->pidfile) != 0) {
+		log_warnx("reload: pidfile changes take a restart");
+		strlcpy(conf->pidfile, m->conf->pidfile, sizeof(conf->pidfile));
+	}
+	if (master_listeners(m, conf) == -1) {
+		log_warnx("reload failed: cannot open the listeners; still "
+		    "serving the old configuration");
+		free(conf);
+		return;
+	}
+	if (strcmp(conf->log_target, m->conf->log_target) != 0 ||
+	    conf->log_level != m->conf->log_level) {
+		if (log_init(conf->log_target, conf->log_level) == -1)
+			log_warn("reload: log %s", conf->log_target);
+	}
+	/* The old conf stays allocated: old workers were forked with it, and
+	 * the master keeps addresses pointing into it no more. */
+	m->conf = conf;
+	master_spawn_generation(m);
+	master_signal_workers(m, SIGUSR2, old_generation);
+	log_info("reloaded: generation %d started, generation %d retiring",
+	    m->generation, old_generation);
+}
+
+/* SIGTERM: stop accepting, drain workers, kill stragglers at the bound. */
+static int
+master_stop(struct master *m, sigset_t *set)
+{
+	struct timespec	 wait = { 0, 100 * 1000000L };
+	uint64_t	 deadline, streams = 0, drained = 0;
+	unsigned int	 i, forced = 0;
+	siginfo_t	 si;
+
+	m->stopping = 1;
+	log_info("stopping: draining workers (at most %llu ms)",
+	    (unsigned long long)m->conf->drain_timeout_ms);
+	master_close_set(m->listen_fds, m->nlisten);
+	master_close_set(m->admin_fds, m->nadmin);
+	m->listen_fds = m->admin_fds = NULL;
+	m->nlisten = m->nadmin = 0;
+	for (i = 0; i < m->nslots; i++)
+		m->slots[i].respawn_at_ms = 0;
+	master_signal_workers(m, SIGTERM, 0);
+	deadline = master_clock_ms() + m->conf->drain_timeout_ms;
+	while (master_live_workers(m) > 0 && master_clock_ms() < deadline) {
+		sigtimedwait(set, &si, &wait);
+		master_reap(m);
+	}
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].pid == 0)
+			continue;
+		streams += __atomic_load_n(
+		    &m->shm->slots[i].conns[METRICS_CONN_STREAM],
+		    __ATOMIC_RELAXED);
+		kill(m->slots[i].pid, SIGKILL);
+		forced++;
+	}
+	while (master_live_workers(m) > 0) {
+		sigtimedwait(set, &si, &wait);
+		master_reap(m);
+	}
+	for (i = 0; i < m->nslots; i++)
+		drained += __atomic_load_n(
+		    &m->shm->slots[i].counters[METRICS_STREAMS_DRAINED],
+		    __ATOMIC_RELAXED);
+	log_info("stopped: %llu streams drained at a frame boundary, %llu "
+	    "forced (%u workers killed at drain_timeout)",
+	    (unsigned long long)drained, (unsigned long long)streams, forced);
+	return 0;
+}
+
+static struct ring *
+master_open_ring(const struct config *conf)
+{
+	struct catalog	*cat;
+	struct ring	*ring;
+	uint64_t	 hwm = 0;
+	char		 err[1024];
+
+	if (catalog_open(&cat, conf->catalog_path, conf->catalog_map_size,
+	    CATALOG_CREATE, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	if (catalog_hwm_get(cat, &hwm) == CATALOG_ERROR)
+		fatalx("%s", catalog_error(cat));
+	if (ring_open(&ring, conf->ring_path, conf->ring_size,
+	    conf->ring_slots, RING_CREATE, hwm, err, sizeof(err)) == -1)
+		fatalx("%s", err);
+	/* Two copies of the high-water mark: the catalog learns the ring's. */
+	if (catalog_hwm_raise(cat, ring_committed(ring)) == -1)
+		fatalx("%s", catalog_error(cat));
+	catalog_close(cat);
+	return ring;
+}
+
+static void
+master_raise_nofile(void)
+{
+	struct rlimit	 rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1) {
+		log_warn("getrlimit");
+		return;
+	}
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+		log_warn("setrlimit RLIMIT_NOFILE %llu",
+		    (unsigned long long)rl.rlim_max);
+	else
+		log_info("open file limit: %llu",
+		    (unsigned long long)rl.rlim_cur);
+}
+
+static struct pidfh *
+master_pidfile(const char *path)
+{
+	struct pidfh	*pfh;
+	pid_t		 other = 0;
+	char		*dir, *copy;
+
+	if ((copy = strdup(path)) != NULL) {
+		dir = dirname(copy);
+		if (mkdir(dir, 0755) == -1 && errno != EEXIST)
+			log_warn("pidfile directory %s", dir);
+		free(copy);
+	}
+	if ((pfh = pidfile_open(path, 0644, &other)) == NULL) {
+		if (errno == EEXIST)
+			fatalx("ringcastd is already running (pid %ld, "
+			    "pidfile %s)", (long)other, path);
+		fatal("pidfile %s", path);
+	}
+	return pfh;
+}
+
+int
+master_run(struct config *conf, const char *file, int debug)
+{
+	struct master	 m;
+	struct pidfh	*pfh;
+	struct timespec	 tick = { 0, 250 * 1000000L };
+	sigset_t	 set;
+	siginfo_t	 si;
+	unsigned int	 workers;
+	int		 sig;
+
+	memset(&m, 0, sizeof(m));
+	m.conf = conf;
+	m.file = file;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGALRM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+
+	pfh = master_pidfile(conf->pidfile);
+	master_raise_nofile();
+	if (master_listeners(&m, conf) == -1)
+		fatalx("cannot open the listeners");
+	m.ring = master_open_ring(conf);
+	workers = config_workers(conf);
+	/* Room for a second generation during a reload. */
+	m.nslots = workers * 2 + 2;
+	if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL)
+		fatal("calloc");
+	if ((m.shm = metrics_create(m.nslots)) == NULL)
+		fatal("shared state");
+	if (!debug && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (pidfile_write(pfh) == -1)
+		fatal("pidfile %s: write", conf->pidfile);
+	m.pid = getpid();
+	setproctitle("master");
+	log_info("started: %u workers, listening on %s, ring %s at id %llu",
+	    workers, conf->listen[0].text, conf->ring_path,
+	    (unsigned long long)ring_committed(m.ring));
+	master_spawn_generation(&m);
+
+	for (;;) {
+		sig = sigtimedwait(&set, &si, &tick);
+		if (sig == SIGTERM || sig == SIGINT) {
+			master_stop(&m, &set);
+			break;
+		}
+		switch (sig) {
+		case SIGHUP:
+			master_reload(&m);
+			break;
+		case SIGUSR1:
+			if (log_reopen() == -1)
+				log_warn("reopen log");
+			master_signal_workers(&m, SIGUSR1, 0);
+			break;
+		default:
+			break;
+		}
+		master_reap(&m);
+		master_respawn_due(&m);
+	}
+	pidfile_remove(pfh);
+	ring_close(m.ring);
+	return 0;
+}

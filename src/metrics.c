@@ -1,0 +1,263 @@
+/*
+ * metrics: shared per-worker slots and their Prometheus rendering.  Writers
+ * use relaxed atomics on their own slot only; readers sum over slots, so a
+ * scrape is a moment's snapshot, never a torn 64-bit value.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#ifdef HAVE_JEMALLOC
+#include <jemalloc/jemalloc.h>
+#endif
+
+#include "ringcast/metrics.h"
+#include "ringcast/ring.h"
+
+#define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define ADD(x, n)	__atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
+
+struct metrics *
+metrics_create(unsigned int nslots)
+{
+	struct metrics	*m;
+	size_t		 size;
+	unsigned int	 i;
+
+	size = sizeof(*m) + (size_t)nslots * sizeof(struct metrics_slot);
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	m->nslots = nslots;
+	for (i = 0; i < nslots; i++) {
+		m->slots[i].eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (m->slots[i].eventfd == -1) {
+			int saved = errno;
+
+			while (i-- > 0)
+				close(m->slots[i].eventfd);
+			munmap(m, size);
+			errno = saved;
+			return NULL;
+		}
+	}
+	return m;
+}
+
+void
+metrics_slot_reset(struct metrics_slot *slot)
+{
+	int	 k;
+
+	for (k = 0; k < METRICS_CONN_KINDS; k++)
+		__atomic_store_n(&slot->conns[k], 0, __ATOMIC_RELAXED);
+	memset(slot->addr_conns, 0, sizeof(slot->addr_conns));
+	__atomic_store_n(&slot->active, 0, __ATOMIC_RELEASE);
+	slot->pid = 0;
+}
+
+void
+metrics_add(struct metrics_slot *slot, enum metrics_counter c, uint64_t n)
+{
+	ADD(slot->counters[c], n);
+}
+
+void
+metrics_conn_add(struct metrics_slot *slot, enum metrics_conn_kind k,
+    int delta)
+{
+	ADD(slot->conns[k], (uint64_t)(int64_t)delta);
+}
+
+uint32_t
+metrics_addr_bucket(const struct sockaddr_storage *ss)
+{
+	const unsigned char	*p;
+	size_t			 len, i;
+	uint32_t		 h = 2166136261u;
+
+	if (ss->ss_family == AF_INET) {
+		p = (const unsigned char *)
+		    &((const struct sockaddr_in *)ss)->sin_addr;
+		len = 4;
+	} else if (ss->ss_family == AF_INET6) {
+		p = (const unsigned char *)
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		len = 16;
+	} else
+		return 0;
+	for (i = 0; i < len; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % METRICS_ADDR_BUCKETS;
+}
+
+void
+metrics_addr_add(struct metrics_slot *slot, uint32_t bucket, int delta)
+{
+	__atomic_fetch_add(&slot->addr_conns[bucket], (uint16_t)delta,
+	    __ATOMIC_RELAXED);
+}
+
+uint64_t
+metrics_conns_total(const struct metrics *m)
+{
+	uint64_t	 total = 0;
+	unsigned int	 i;
+	int		 k;
+
+	for (i = 0; i < m->nslots; i++)
+		for (k = 0; k < METRICS_CONN_KINDS; k++)
+			total += LOAD(m->slots[i].conns[k]);
+	return total;
+}
+
+uint64_t
+metrics_addr_total(const struct metrics *m, uint32_t bucket)
+{
+	uint64_t	 total = 0;
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++)
+		total += LOAD(m->slots[i].addr_conns[bucket]);
+	return total;
+}
+
+void
+metrics_sample_memory(struct metrics_slot *slot)
+{
+	FILE		*fp;
+	unsigned long	 pages_total, pages_resident;
+
+#ifdef HAVE_JEMALLOC
+	uint64_t	 epoch = 1;
+	size_t		 value, len = sizeof(value);
+
+	len = sizeof(epoch);
+	mallctl("epoch", &epoch, &len, &epoch, len);
+	len = sizeof(value);
+	if (mallctl("stats.allocated", &value, &len, NULL, 0) == 0)
+		__atomic_store_n(&slot->jemalloc_allocated, value,
+		    __ATOMIC_RELAXED);
+	len = sizeof(value);
+	if (mallctl("stats.resident", &value, &len, NULL, 0) == 0)
+		__atomic_store_n(&slot->jemalloc_resident, value,
+		    __ATOMIC_RELAXED);
+#endif
+	if ((fp = fopen("/proc/self/statm", "r")) == NULL)
+		return;
+	if (fscanf(fp, "%lu %lu", &pages_total, &pages_resident) == 2)
+		__atomic_store_n(&slot->rss_bytes,
+		    (uint64_t)pages_resident * (uint64_t)sysconf(_SC_PAGESIZE),
+		    __ATOMIC_RELAXED);
+	fclose(fp);
+}
+
+static const struct {
+	const char	*name;
+	const char	*help;
+} counter_names[METRICS_COUNTERS] = {
+	{ "ringcast_events_published_total", "Events appended to the ring." },
+	{ "ringcast_frames_delivered_total", "Event frames written to subscribers." },
+	{ "ringcast_bytes_delivered_total", "Stream bytes written to subscribers." },
+	{ "ringcast_replays_total", "Streams that resumed from a Last-Event-ID." },
+	{ "ringcast_gaps_total", "ringcast-gap events sent." },
+	{ "ringcast_slow_consumer_closes_total", "Streams closed because their cursor was evicted." },
+	{ "ringcast_soft_rejects_total", "Streams answered 200 with retry: and closed (full, draining, catalog trouble)." },
+	{ "ringcast_requests_total", "HTTP requests handled." },
+	{ "ringcast_responses_4xx_total", "Requests answered with a 4xx status." },
+	{ "ringcast_responses_5xx_total", "Requests answered with a 5xx status." },
+	{ "ringcast_heartbeats_total", "Heartbeat comments sent." },
+	{ "ringcast_streams_drained_total", "Streams ended at a frame boundary by a drain." },
+};
+
+static const char *const kind_names[METRICS_CONN_KINDS] = {
+	"stream", "request", "admin"
+};
+
+int
+metrics_render(const struct metrics *m, const struct ring *ring,
+    struct buf *out)
+{
+	struct ring_info	 info;
+	unsigned int		 i;
+	int			 c, k, rc = 0;
+
+	rc |= buf_printf(out, "# HELP ringcast_connections Open connections "
+	    "by worker and kind.\n# TYPE ringcast_connections gauge\n");
+	for (i = 0; i < m->nslots; i++) {
+		if (!__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
+			continue;
+		for (k = 0; k < METRICS_CONN_KINDS; k++)
+			rc |= buf_printf(out, "ringcast_connections{worker="
+			    "\"%u\",kind=\"%s\"} %llu\n", i, kind_names[k],
+			    (unsigned long long)LOAD(m->slots[i].conns[k]));
+	}
+	for (c = 0; c < METRICS_COUNTERS; c++) {
+		rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s counter\n",
+		    counter_names[c].name, counter_names[c].help,
+		    counter_names[c].name);
+		for (i = 0; i < m->nslots; i++) {
+			if (m->slots[i].pid == 0 &&
+			    LOAD(m->slots[i].counters[c]) == 0)
+				continue;
+			rc |= buf_printf(out, "%s{worker=\"%u\"} %llu\n",
+			    counter_names[c].name, i, (unsigned long long)
+			    LOAD(m->slots[i].counters[c]));
+		}
+	}
+	rc |= buf_printf(out, "# HELP ringcast_worker_resident_bytes Resident "
+	    "set size of each worker.\n"
+	    "# TYPE ringcast_worker_resident_bytes gauge\n");
+	for (i = 0; i < m->nslots; i++)
+		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
+			rc |= buf_printf(out, "ringcast_worker_resident_bytes"
+			    "{worker=\"%u\"} %llu\n", i, (unsigned long long)
+			    LOAD(m->slots[i].rss_bytes));
+	rc |= buf_printf(out, "# HELP ringcast_jemalloc_allocated_bytes Bytes "
+	    "allocated by each worker (jemalloc stats.allocated).\n"
+	    "# TYPE ringcast_jemalloc_allocated_bytes gauge\n");
+	for (i = 0; i < m->nslots; i++)
+		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
+			rc |= buf_printf(out, "ringcast_jemalloc_allocated_"
+			    "bytes{worker=\"%u\"} %llu\n", i,
+			    (unsigned long long)
+			    LOAD(m->slots[i].jemalloc_allocated));
+	rc |= buf_printf(out, "# HELP ringcast_jemalloc_resident_bytes Bytes "
+	    "resident in each worker's allocator (jemalloc stats.resident).\n"
+	    "# TYPE ringcast_jemalloc_resident_bytes gauge\n");
+	for (i = 0; i < m->nslots; i++)
+		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
+			rc |= buf_printf(out, "ringcast_jemalloc_resident_"
+			    "bytes{worker=\"%u\"} %llu\n", i,
+			    (unsigned long long)
+			    LOAD(m->slots[i].jemalloc_resident));
+	if (ring != NULL) {
+		ring_get_info(ring, &info);
+		rc |= buf_printf(out,
+		    "# HELP ringcast_ring_committed_seq Newest event id.\n"
+		    "# TYPE ringcast_ring_committed_seq gauge\n"
+		    "ringcast_ring_committed_seq %llu\n"
+		    "# HELP ringcast_ring_oldest_seq Oldest retained event id.\n"
+		    "# TYPE ringcast_ring_oldest_seq gauge\n"
+		    "ringcast_ring_oldest_seq %llu\n"
+		    "# HELP ringcast_ring_used_bytes Bytes held by retained "
+		    "events.\n# TYPE ringcast_ring_used_bytes gauge\n"
+		    "ringcast_ring_used_bytes %llu\n"
+		    "# HELP ringcast_ring_size_bytes Ring data capacity.\n"
+		    "# TYPE ringcast_ring_size_bytes gauge\n"
+		    "ringcast_ring_size_bytes %llu\n"
+		    "# HELP ringcast_ring_slots Ring slot capacity.\n"
+		    "# TYPE ringcast_ring_slots gauge\n"
+		    "ringcast_ring_slots %u\n",
+		    (unsigned long long)info.committed,
+		    (unsigned long long)info.oldest,
+		    (unsigned long long)info.used,
+		    (unsigned long long)info.size, info.slots);
+	}
+	return rc == 0 ? 0 : -1;
+}

@@ -1,0 +1,511 @@
+/*
+ * worker: the event loop of one worker process.  Every registered object
+ * starts with a kind byte, so epoll's data pointer says what woke us.  After
+ * each batch of events, if the ring moved, the window takes a validated copy
+ * of the new frames once and every stream of this worker is sent its share
+ * from there: one copy out of the shared map per worker, not per subscriber.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ringcast/catalog.h"
+#include "ringcast/config.h"
+#include "ringcast/conn.h"
+#include "ringcast/log.h"
+#include "ringcast/metrics.h"
+#include "ringcast/ring.h"
+#include "ringcast/sse.h"
+#include "ringcast/worker.h"
+
+#define WORKER_EVENTS		256
+#define WORKER_TICK_MS		100
+#define WORKER_ACCEPT_BURST	64
+#define WORKER_IOBUF		(64 * 1024)
+#define WORKER_WINDOW_MAX	(8 * 1024 * 1024)
+#define WORKER_WINDOW_FRAMES	32768
+
+static uint64_t
+worker_clock_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+void
+worker_wake_all(void *arg, uint64_t seq)
+{
+	struct metrics	*shm = arg;
+	uint64_t	 one = 1;
+	unsigned int	 i;
+
+	(void)seq;
+	for (i = 0; i < shm->nslots; i++) {
+		if (!__atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE))
+			continue;
+		/* EAGAIN means the counter is already non-zero: awake. */
+		(void)!write(shm->slots[i].eventfd, &one, sizeof(one));
+	}
+}
+
+int
+worker_catalog(struct worker *w)
+{
+	char	 err[512];
+
+	if (w->cat != NULL)
+		return 0;
+	if (w->last_catalog_try_ms != 0 &&
+	    w->now_ms - w->last_catalog_try_ms < 1000)
+		return -1;
+	w->last_catalog_try_ms = w->now_ms;
+	if (catalog_open(&w->cat, w->conf->catalog_path,
+	    w->conf->catalog_map_size, 0, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		w->cat = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Persist the sequence high-water mark in the catalog (the ring calls this
+ * under its lock, once per 65536 events). */
+static int
+worker_hwm(void *arg, uint64_t ceiling)
+{
+	struct worker	*w = arg;
+
+	if (worker_catalog(w) == -1)
+		return -1;
+	if (catalog_hwm_raise(w->cat, ceiling) == -1) {
+		log_warnx("%s", catalog_error(w->cat));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+worker_drop_privileges(const struct config *conf)
+{
+	struct passwd	*pw;
+
+	if (conf->user[0] == '\0' || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(conf->user)) == NULL)
+		fatalx("user %s: no such user", conf->user);
+	if (setgroups(1, &pw->pw_gid) == -1 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) == -1 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
+		fatal("cannot drop privileges to %s", conf->user);
+}
+
+static void
+worker_listen(struct worker *w, int on)
+{
+	struct epoll_event	 ev;
+	size_t			 i;
+
+	for (i = 0; i < w->nlisteners; i++) {
+		struct worker_listener *l = &w->listeners[i];
+
+		if (l->fd == -1 || l->registered == on)
+			continue;
+		if (on) {
+			memset(&ev, 0, sizeof(ev));
+			ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+			ev.data.ptr = l;
+			if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, l->fd, &ev) == -1)
+				fatal("epoll_ctl listener");
+		} else
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
+		l->registered = on;
+	}
+}
+
+/* Stop accepting for good: drain or reload.  The master still holds the
+ * listening sockets, so pending connections go to the other workers. */
+static void
+worker_close_listeners(struct worker *w)
+{
+	size_t	 i;
+
+	worker_listen(w, 0);
+	for (i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].fd != -1)
+			close(w->listeners[i].fd);
+		w->listeners[i].fd = -1;
+	}
+}
+
+static void
+worker_accept(struct worker *w, struct worker_listener *l)
+{
+	struct sockaddr_storage	 ss;
+	struct epoll_event	 ev;
+	socklen_t		 len;
+	struct conn		*c;
+	int			 fd, i, one = 1;
+
+	for (i = 0; i < WORKER_ACCEPT_BURST; i++) {
+		len = sizeof(ss);
+		fd = accept4(l->fd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd == -1) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EMFILE || errno == ENFILE ||
+			    errno == ENOBUFS || errno == ENOMEM) {
+				/* Out of descriptors: stop listening until a
+				 * tick, rather than spin on a ready listener. */
+				log_warn("accept: pausing for a moment");
+				worker_listen(w, 0);
+				w->accept_paused = 1;
+				return;
+			}
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			log_warn("accept");
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if ((c = conn_new(w, fd, l->admin, &ss)) == NULL) {
+			log_warnx("accept: out of memory");
+			close(fd);
+			continue;
+		}
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = c;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
+			log_warn("epoll_ctl");
+			conn_close(w, c);
+		}
+	}
+}
+
+/* Send every stream what it is owed; returns how many want another go. */
+static size_t
+worker_fanout(struct worker *w)
+{
+	struct conn	*c, *next;
+	uint64_t	 committed;
+	size_t		 more = 0;
+
+	window_refresh(&w->window, w->ring);
+	committed = ring_committed(w->ring);
+	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (c->flags & CONN_BLOCKED)
+			continue;
+		if (c->cursor >= committed && c->partial_seq == 0 &&
+		    (c->io == NULL || c->io->out.len == 0))
+			continue;
+		if (conn_stream_flush(w, c) == 1)
+			more++;
+	}
+	return more;
+}
+
+/* Post a clock event to the demo topic (demo config, first worker). */
+static void
+worker_demo_publish(struct worker *w)
+{
+	struct catalog_topic	 topic;
+	enum catalog_result	 res;
+	char			 data[64], body[160];
+	time_t			 now = time(NULL);
+	struct tm		 tm;
+	size_t			 len;
+	uint64_t		 seq;
+
+	if (worker_catalog(w) == -1)
+		return;
+	res = catalog_topic_lookup(w->cat, "demo", 4, &topic);
+	if (res == CATALOG_NOT_FOUND)
+		res = catalog_topic_add(w->cat, "demo", 0, "demo clock", &topic);
+	if (res != CATALOG_FOUND)
+		return;
+	gmtime_r(&now, &tm);
+	strftime(data, sizeof(data), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	len = sse_encode_body(body, sizeof(body), "clock", 5, data,
+	    strlen(data));
+	if (len > 0 && ring_append(w->ring, topic.id, body, len, &seq) == 0)
+		metrics_add(w->slot, METRICS_EVENTS_PUBLISHED, 1);
+}
+
+static void
+worker_start_drain(struct worker *w)
+{
+	struct conn	*c, *next;
+
+	if (w->draining)
+		return;
+	log_info("draining %zu streams", w->nstreams);
+	w->draining = 1;
+	worker_close_listeners(w);
+	for (c = TAILQ_FIRST(&w->requests); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_on_tick(w, c);
+	}
+	/* Send what is owed, then end each stream at a frame boundary. */
+	window_refresh(&w->window, w->ring);
+	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_stream_finish(w, c);
+	}
+}
+
+static void
+worker_start_retire(struct worker *w)
+{
+	struct conn	*c;
+	uint32_t	 spread = (uint32_t)w->conf->reload_spread_ms;
+
+	if (w->retiring || w->draining)
+		return;
+	log_info("retiring: closing %zu streams over %u ms", w->nstreams,
+	    spread);
+	w->retiring = 1;
+	w->retire_start_ms = w->now_ms;
+	worker_close_listeners(w);
+	TAILQ_FOREACH(c, &w->streams, link)
+		c->finish_at = 1 + (spread > 0 ? arc4random_uniform(spread) : 0);
+}
+
+static void
+worker_on_signal(struct worker *w)
+{
+	struct signalfd_siginfo	 si;
+
+	while (read(w->sigfd, &si, sizeof(si)) == sizeof(si)) {
+		switch (si.ssi_signo) {
+		case SIGTERM:
+		case SIGINT:
+			worker_start_drain(w);
+			break;
+		case SIGUSR2:
+			worker_start_retire(w);
+			break;
+		case SIGUSR1:
+			if (log_reopen() == -1)
+				log_warn("reopen log");
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+static void
+worker_on_tick(struct worker *w)
+{
+	struct conn	*c, *next;
+	uint64_t	 expirations;
+	int		 second;
+
+	while (read(w->timerfd, &expirations, sizeof(expirations)) > 0)
+		;
+	second = w->now_ms - w->last_heartbeat_scan_ms >= 1000;
+	if (w->accept_paused && second && !w->draining && !w->retiring) {
+		w->accept_paused = 0;
+		worker_listen(w, 1);
+	}
+	for (c = TAILQ_FIRST(&w->requests); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		conn_on_tick(w, c);
+	}
+	if (second || w->retiring) {
+		for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+			next = TAILQ_NEXT(c, link);
+			conn_on_tick(w, c);
+		}
+	}
+	if (!second)
+		return;
+	w->last_heartbeat_scan_ms = w->now_ms;
+	metrics_sample_memory(w->slot);
+	if (w->index == 0 && w->conf->ring_sync == CONFIG_SYNC_INTERVAL &&
+	    ring_sync(w->ring) == -1)
+		log_warn("ring %s: msync", ring_path(w->ring));
+	if (w->index == 0 && w->conf->demo && !w->draining && !w->retiring)
+		worker_demo_publish(w);
+}
+
+static void
+worker_setup(struct worker *w, const struct worker_params *p)
+{
+	struct epoll_event	 ev;
+	struct itimerspec	 its;
+	sigset_t		 set;
+	size_t			 i, n = 0;
+	uint64_t		 wsize;
+	uint32_t		 wframes = 1;
+	char			 title[64];
+
+	memset(w, 0, sizeof(*w));
+	w->conf = p->conf;
+	w->ring = p->ring;
+	w->shm = p->shm;
+	w->slot = &p->shm->slots[p->slot];
+	w->index = p->index;
+	w->generation = p->generation;
+	w->now_ms = worker_clock_ms();
+	TAILQ_INIT(&w->streams);
+	TAILQ_INIT(&w->requests);
+
+	snprintf(title, sizeof(title), "worker %u", p->index);
+	log_procname(title);
+	setproctitle("%s", title);
+
+	/* Drain when the master dies; it may have died already. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl");
+	if (getppid() != p->master_pid)
+		exit(0);
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigaddset(&set, SIGALRM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+		fatal("sigprocmask");
+	signal(SIGPIPE, SIG_IGN);
+	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+
+	worker_drop_privileges(w->conf);
+
+	/* The listeners the master opened, admin ones marked. */
+	w->nlisteners = p->nlisten + p->nadmin;
+	if ((w->listeners = calloc(w->nlisteners, sizeof(*w->listeners))) ==
+	    NULL)
+		fatal("calloc");
+	for (i = 0; i < p->nlisten; i++, n++) {
+		w->listeners[n].kind = WORKER_KIND_LISTENER;
+		w->listeners[n].fd = p->listen_fds[i];
+	}
+	for (i = 0; i < p->nadmin; i++, n++) {
+		w->listeners[n].kind = WORKER_KIND_LISTENER;
+		w->listeners[n].fd = p->admin_fds[i];
+		w->listeners[n].admin = 1;
+	}
+
+	if ((w->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	w->wake_kind = WORKER_KIND_WAKE;
+	w->signal_kind = WORKER_KIND_SIGNAL;
+	w->timer_kind = WORKER_KIND_TIMER;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w->wake_kind;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->slot->eventfd, &ev) == -1)
+		fatal("epoll_ctl eventfd");
+	ev.data.ptr = &w->signal_kind;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) == -1)
+		fatal("epoll_ctl signalfd");
+	if ((w->timerfd = timerfd_create(CLOCK_MONOTONIC,
+	    TFD_NONBLOCK | TFD_CLOEXEC)) == -1)
+		fatal("timerfd_create");
+	memset(&its, 0, sizeof(its));
+	its.it_interval.tv_nsec = WORKER_TICK_MS * 1000000L;
+	its.it_value = its.it_interval;
+	if (timerfd_settime(w->timerfd, 0, &its, NULL) == -1)
+		fatal("timerfd_settime");
+	ev.data.ptr = &w->timer_kind;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) == -1)
+		fatal("epoll_ctl timerfd");
+
+	w->iobufsize = WORKER_IOBUF;
+	/* Scratch holds the largest frame the ring accepts, chunk-framed. */
+	w->scratchsize = w->conf->ring_size / 4 + 64;
+	if (w->scratchsize < 256 * 1024 + 64)
+		w->scratchsize = 256 * 1024 + 64;
+	if ((w->iobuf = malloc(w->iobufsize)) == NULL ||
+	    (w->scratch = malloc(w->scratchsize)) == NULL)
+		fatal("malloc");
+	wsize = w->conf->ring_size < WORKER_WINDOW_MAX ?
+	    w->conf->ring_size : WORKER_WINDOW_MAX;
+	while (wframes < w->conf->ring_slots && wframes < WORKER_WINDOW_FRAMES)
+		wframes <<= 1;
+	if (window_init(&w->window, wsize, wframes,
+	    ring_committed(w->ring)) == -1)
+		fatal("window");
+
+	ring_set_notify(w->ring, worker_wake_all, w->shm);
+	ring_set_hwm(w->ring, worker_hwm, w);
+	worker_catalog(w);
+	worker_listen(w, 1);
+	metrics_sample_memory(w->slot);
+	log_debug("started (generation %d, slot %u)", w->generation, p->slot);
+}
+
+void
+worker_main(const struct worker_params *params)
+{
+	static struct worker	 worker;
+	struct worker		*w = &worker;
+	struct epoll_event	 events[WORKER_EVENTS];
+	uint8_t			*kind;
+	uint64_t		 value;
+	int			 i, n, timeout;
+	size_t			 more = 0;
+
+	worker_setup(w, params);
+	for (;;) {
+		if ((w->draining || w->retiring) && w->nconns == 0)
+			break;
+		timeout = more > 0 ? 0 : WORKER_TICK_MS;
+		n = epoll_wait(w->epfd, events, WORKER_EVENTS, timeout);
+		if (n == -1 && errno != EINTR)
+			fatal("epoll_wait");
+		w->now_ms = worker_clock_ms();
+		for (i = 0; i < n; i++) {
+			kind = events[i].data.ptr;
+			switch (*kind) {
+			case WORKER_KIND_LISTENER:
+				worker_accept(w, events[i].data.ptr);
+				break;
+			case WORKER_KIND_CONN:
+				conn_on_event(w, events[i].data.ptr,
+				    events[i].events);
+				break;
+			case WORKER_KIND_WAKE:
+				(void)!read(w->slot->eventfd, &value,
+				    sizeof(value));
+				break;
+			case WORKER_KIND_SIGNAL:
+				worker_on_signal(w);
+				break;
+			case WORKER_KIND_TIMER:
+				worker_on_tick(w);
+				break;
+			}
+		}
+		/* One validated copy per worker, then every stream. */
+		if (more > 0 || ring_committed(w->ring) > w->window.last)
+			more = worker_fanout(w);
+	}
+	metrics_add(w->slot, METRICS_STREAMS_DRAINED, w->drained);
+	log_info("exiting: %zu streams ended at a frame boundary", w->drained);
+	catalog_close(w->cat);
+	exit(0);
+}
