@@ -126,12 +126,11 @@ static void
 conn_linger(struct worker *w, struct conn *c)
 {
 	if (c->state == CONN_STREAM) {
-		TAILQ_REMOVE(&w->streams, c, link);
-		w->nstreams--;
-		TAILQ_INSERT_TAIL(&w->requests, c, link);
-		metrics_conn_add(w->slot, METRICS_CONN_STREAM, -1);
-		c->state = CONN_LINGER;
-		metrics_conn_add(w->slot, conn_kind(c), 1);
+		/* A stream's peer sends nothing after its request, so there
+		 * is nothing to wait for: FIN, then close. */
+		shutdown(c->fd, SHUT_WR);
+		conn_close(w, c);
+		return;
 	}
 	c->state = CONN_LINGER;
 	c->last_io_ms = w->now_ms;
