@@ -693,9 +693,13 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	memcpy(dst, body, len);
 	sse_encode_id((char *)dst + len, idlen, n);
 
-	/* The slot is a seqlock of its own: 0 while its fields change. */
+	/*
+	 * The slot is a seqlock of its own: 0 while its fields change.  The
+	 * 0 is release-stored too, so a reader that finds it (and calls the
+	 * event evicted) also sees the evicted table and oldest above.
+	 */
 	slot = &ring->slots[n % ring->nslots];
-	STORE_RELAXED(&slot->seq, 0);
+	STORE_RELEASE(&slot->seq, 0);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	STORE_RELAXED(&slot->offset, start);
 	STORE_RELAXED(&slot->len, (uint32_t)frame);
