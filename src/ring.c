@@ -35,6 +35,7 @@
 #define RING_SLOTS_MIN		16
 #define RING_SLOTS_MAX		(1U << 28)
 #define RING_HWM_STEP		65536	/* seqs handed out per persisted mark */
+#define RING_OPEN_LOCK_WAIT	5	/* seconds ring_open waits for the lock */
 #define RING_BOOT_ID		"/proc/sys/kernel/random/boot_id"
 #define RING_FIX		"; run 'ringcastctl ring reset' (this " \
 				"discards the retained events)"
@@ -369,13 +370,20 @@ ring_recover(struct ring *ring)
 		    LOAD_RELAXED(&slot->len));
 }
 
-/* Take the writer lock, repairing after a dead owner; 0 or -1 with errno. */
+/* Take the writer lock, repairing after a dead owner, waiting at most
+ * timeout seconds (0: no bound); 0 or -1 with errno. */
 static int
-ring_lock(struct ring *ring)
+ring_lock(struct ring *ring, time_t timeout)
 {
-	int	 rc;
+	struct timespec	 deadline;
+	int		 rc;
 
-	rc = pthread_mutex_lock(&ring->hdr->lock);
+	if (timeout > 0) {
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += timeout;
+		rc = pthread_mutex_timedlock(&ring->hdr->lock, &deadline);
+	} else
+		rc = pthread_mutex_lock(&ring->hdr->lock);
 	if (rc == EOWNERDEAD) {
 		ring_recover(ring);
 		rc = pthread_mutex_consistent(&ring->hdr->lock);
@@ -455,8 +463,11 @@ ring_attach(struct ring *ring, int fd, char *err, size_t errlen)
 	flock(fd, LOCK_UN);
 	if (rc != 0)
 		return rc;
-	if (ring_lock(ring) == -1)
-		return ring_error(err, errlen, "ring %s: lock: %s",
+	/* Bounded: a file corrupted within this boot may hold a lock word
+	 * that no thread will ever release. */
+	if (ring_lock(ring, RING_OPEN_LOCK_WAIT) == -1)
+		return ring_error(err, errlen, "ring %s: taking the writer "
+		    "lock: %s (a stuck writer, or a corrupt file)" RING_FIX,
 		    ring->path, strerror(errno));
 	why = ring_state_check(ring);
 	ring_unlock(ring);
@@ -658,7 +669,7 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (ring_lock(ring) == -1)
+	if (ring_lock(ring, 0) == -1)
 		return -1;
 	n = LOAD_RELAXED(&hdr->committed) + 1;
 	idlen = ring_id_len(n);
@@ -693,9 +704,13 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	memcpy(dst, body, len);
 	sse_encode_id((char *)dst + len, idlen, n);
 
-	/* The slot is a seqlock of its own: 0 while its fields change. */
+	/*
+	 * The slot is a seqlock of its own: 0 while its fields change.  The
+	 * 0 is release-stored too, so a reader that finds it (and calls the
+	 * event evicted) also sees the evicted table and oldest above.
+	 */
 	slot = &ring->slots[n % ring->nslots];
-	STORE_RELAXED(&slot->seq, 0);
+	STORE_RELEASE(&slot->seq, 0);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	STORE_RELAXED(&slot->offset, start);
 	STORE_RELAXED(&slot->len, (uint32_t)frame);

@@ -133,10 +133,11 @@ assert_frame(const struct ring *ring, uint64_t seq, uint32_t topic,
     const char *text)
 {
 	char			 want[FRAME_MAX], got[FRAME_MAX];
-	size_t			 n = expected_frame(want, sizeof(want), text, seq);
+	size_t			 n;
 	struct ring_frame	 frame;
 	enum ring_status	 st;
 
+	n = expected_frame(want, sizeof(want), text, seq);
 	st = ring_read(ring, seq, got, sizeof(got), &frame);
 	if (st != RING_OK)
 		fail_msg("ring_read(%llu): status %d", (unsigned long long)seq,
@@ -981,8 +982,8 @@ stress_reader(void *arg, int reader)
 	struct stress		*s = arg;
 	struct stress_report	 r = { .reader = reader };
 	struct ring_frame	 frame;
-	uint64_t		 cursor = 0, last_counter[STRESS_WRITERS] = { 0 };
-	uint64_t		 seq, counter;
+	uint64_t		 last_counter[STRESS_WRITERS] = { 0 };
+	uint64_t		 cursor = 0, seq, counter;
 	char			 buf[1024];
 	const char		*why = NULL;
 	enum ring_status	 st;

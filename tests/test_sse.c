@@ -179,13 +179,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_sse_encodes_the_table),
-		cmocka_unit_test(test_sse_body_size_is_bytes_written),
-		cmocka_unit_test(test_sse_encode_body_returns_0_when_cap_too_small),
-		cmocka_unit_test(test_sse_encode_id_formats_the_last_line),
-		cmocka_unit_test(test_sse_event_type_validation),
-		cmocka_unit_test(test_sse_parse_event_id_accepts_1_to_20_digits),
-		cmocka_unit_test(test_sse_parse_event_id_rejects_everything_else),
+#define T(name) cmocka_unit_test(name)
+		T(test_sse_encodes_the_table),
+		T(test_sse_body_size_is_bytes_written),
+		T(test_sse_encode_body_returns_0_when_cap_too_small),
+		T(test_sse_encode_id_formats_the_last_line),
+		T(test_sse_event_type_validation),
+		T(test_sse_parse_event_id_accepts_1_to_20_digits),
+		T(test_sse_parse_event_id_rejects_everything_else),
+#undef T
 	};
 
 	return cmocka_run_group_tests_name("sse", tests, NULL, NULL);
