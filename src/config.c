@@ -596,13 +596,15 @@ check_whole(struct parse *p)
 		parse_error(p, 0, "[catalog] path: must not be empty");
 	if (c->log_target[0] == '\0')
 		parse_error(p, 0, "[log] target: must not be empty");
-	/* The largest encoded frame is about twice the data (a "data:"
-	 * line per byte of blank lines) and must fit a quarter ring. */
+	/* The ring takes frames of up to a quarter of its size.  Ordinary
+	 * text encodes to little more than itself; data made mostly of line
+	 * ends grows up to 7 times and is refused with 413 at publish. */
 	frame_max = (uint64_t)c->max_event_bytes + 256;
 	if (frame_max > c->ring_size / 4)
 		parse_error(p, 0, "[limits] max_event_bytes: %u does not fit "
-		    "the ring: [ring] size must be at least 4 times as large",
-		    c->max_event_bytes);
+		    "the ring: [ring] size must be at least 4 x "
+		    "(max_event_bytes + 256) = %llu bytes", c->max_event_bytes,
+		    (unsigned long long)frame_max * 4);
 }
 
 int
