@@ -1,0 +1,34 @@
+"""The shortest end-to-end story: publish, replay from Last-Event-ID, go
+live, and end cleanly on SIGTERM."""
+
+
+def test_publish_replay_live_and_drain(make_server):
+    srv = make_server(catalog={"auto_create_topics": "yes"})
+    first = srv.publish("news", "one")
+    sub = srv.subscribe("/events/news", headers={"Last-Event-ID": "0"})
+    assert sub.status == 200
+    assert sub.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert "content-length" not in sub.headers
+    second = srv.publish("news", "two\r\nlines", event="note")
+    events = sub.events(2, timeout=5)
+    assert events == [
+        {"id": str(first), "event": "message", "data": "one"},
+        {"id": str(second), "event": "note", "data": "two\nlines"},
+    ]
+    assert sub.retry == [1000]
+    assert srv.stop() == 0
+    assert sub.read_until_end(5) == []
+    assert sub.clean_end
+    # The closing retry hint carries jitter: between retry and twice it.
+    assert 1000 <= sub.retry[-1] <= 2000
+
+
+def test_http10_stream_is_close_delimited(make_server):
+    srv = make_server(catalog={"auto_create_topics": "yes"})
+    seq = srv.publish("news", "x")
+    sub = srv.subscribe("/events/news", headers={"Last-Event-ID": "0"},
+                        version="1.0")
+    assert sub.headers.get("connection") == "close"
+    assert "transfer-encoding" not in sub.headers
+    assert sub.events(1, timeout=5) == [
+        {"id": str(seq), "event": "message", "data": "x"}]
