@@ -26,6 +26,8 @@ def make_server(tmp_path):
             srv.stop()
         except AssertionError:
             srv.kill_all()
+        # Shown by pytest only when the test failed.
+        print(f"--- ringcastd log ({srv.tmp}) ---\n{srv.log_text()}")
 
 
 @pytest.fixture
