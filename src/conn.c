@@ -397,6 +397,9 @@ conn_stream_advance(struct worker *w, struct conn *c, const uint64_t *seqs,
 				c->partial = 0;
 			c->partial_seq = seqs[i];
 			c->partial += (uint32_t)n;
+			/* Nothing of ours lies between: the cursor can stand
+			 * just before the frame, whichever path sends it. */
+			c->cursor = seqs[i] - 1;
 		}
 		return;
 	}
@@ -519,8 +522,15 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 			continue;
 		}
 		if (w->window.first <= w->window.last &&
-		    frame.seq >= w->window.first)
+		    frame.seq >= w->window.first) {
+			/* The window holds the rest: hand over, skipping the
+			 * other topics' frames up to it. */
+			if (count == 0 && c->partial_seq == 0) {
+				c->cursor = frame.seq - 1;
+				return 1;
+			}
 			break;
+		}
 		hdrlen = chunked ? window_chunk_header(hdr, frame.len) : 0;
 		room = w->scratchsize - pos;
 		if (hdrlen + frame.len + 2 > room)

@@ -32,3 +32,21 @@ def test_http10_stream_is_close_delimited(make_server):
     assert "transfer-encoding" not in sub.headers
     assert sub.events(1, timeout=5) == [
         {"id": str(seq), "event": "message", "data": "x"}]
+
+
+def test_replay_hands_over_to_the_window_across_other_topics(make_server):
+    # Events from before this worker started are read from the ring; the
+    # next event of the topic is in the worker's window, behind other
+    # topics' events.  The stream must hand over, not stall.
+    srv = make_server(catalog={"auto_create_topics": "yes"})
+    a1 = srv.publish("a", "a1")
+    for i in range(20):
+        srv.publish("b", f"b{i}")
+    assert srv.stop() == 0
+    srv.start()
+    for i in range(5):
+        srv.publish("b", f"late-b{i}")
+    a2 = srv.publish("a", "a2")
+    sub = srv.subscribe("/events/a", headers={"Last-Event-ID": str(a1)})
+    assert sub.events(1, timeout=5) == [
+        {"id": str(a2), "event": "message", "data": "a2"}]
