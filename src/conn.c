@@ -1106,7 +1106,13 @@ conn_handle_request(struct worker *w, struct conn *c)
 		conn_error(w, c, 400, NULL, "bad request target");
 		return;
 	}
-	if (req->method == HTTP_OPTIONS)
+	if ((c->flags & CONN_OVER_CAP) && strcmp(path, "/events") != 0 &&
+	    strncmp(path, "/events/", 8) != 0) {
+		/* Streams get a soft reject; everything else a plain 503. */
+		c->flags |= CONN_CLOSE;
+		conn_error(w, c, 503, "Retry-After: 5\r\n", "too many "
+		    "connections, retry later");
+	} else if (req->method == HTTP_OPTIONS)
 		conn_preflight(w, c);
 	else if (strcmp(path, "/healthz") == 0) {
 		if (!get)

@@ -50,3 +50,21 @@ def test_replay_hands_over_to_the_window_across_other_topics(make_server):
     sub = srv.subscribe("/events/a", headers={"Last-Event-ID": str(a1)})
     assert sub.events(1, timeout=5) == [
         {"id": str(a2), "event": "message", "data": "a2"}]
+
+
+def test_over_the_cap_streams_soft_reject_and_publishes_get_503(make_server):
+    srv = make_server(catalog={"auto_create_topics": "yes"},
+                      limits={"max_connections": "2"})
+    srv.publish("news", "x")
+    held = [srv.subscribe("/events/news") for _ in range(2)]
+    extra = srv.subscribe("/events/news")
+    assert extra.status == 200
+    assert extra.read_until_end(5) == []
+    assert extra.clean_end
+    assert extra.retry and extra.retry[0] >= 5000
+    assert any("full" in c for c in extra.comments)
+    status, headers, _ = srv.request("POST", "/publish/news", body=b"y")
+    assert status == 503
+    assert int(headers["retry-after"]) > 0
+    for h in held:
+        h.close()
