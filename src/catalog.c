@@ -136,8 +136,8 @@ catalog_topic_name_valid(const char *name, size_t len)
 	return 1;
 }
 
-static int
-description_valid(const char *desc, size_t len)
+int
+catalog_topic_description_valid(const char *desc, size_t len)
 {
 	size_t	 i;
 
@@ -502,7 +502,8 @@ catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
 		errno = EINVAL;
 		return CATALOG_ERROR;
 	}
-	if (!description_valid(description, strlen(description))) {
+	if (!catalog_topic_description_valid(description,
+	    strlen(description))) {
 		catalog_failx(cat, "topic '%s': description longer than %d "
 		    "bytes or with control characters", name, TOPIC_DESC_MAX);
 		errno = EINVAL;
