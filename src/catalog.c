@@ -450,9 +450,10 @@ topic_get(struct catalog *cat, MDB_txn *txn, const char *name, size_t len,
 	MDB_val			 key = { len, (void *)name }, val;
 	enum catalog_result	 res;
 
+	/* Not echoed: the name may be a client's bytes, bound for a log. */
 	if (!catalog_topic_name_valid(name, len)) {
-		catalog_failx(cat, "topic '%.*s': invalid name",
-		    (int)(len > TOPIC_NAME_MAX ? TOPIC_NAME_MAX : len), name);
+		catalog_failx(cat, "topic name of %zu bytes: invalid name",
+		    len);
 		return CATALOG_NOT_FOUND;
 	}
 	res = db_get(cat, txn, cat->topics, name, len, &val);
