@@ -2,7 +2,8 @@
  * ringcastctl: the operator's tool of DESIGN §5: topics and tokens in the
  * catalog, the ring file's state and reset, publishing from the shell.  It
  * may run beside ringcastd: LMDB serialises writers and the workers poll the
- * ring's committed seq.  Exit status: 0 done, 1 usage or not found, 2 failed.
+ * ring's committed seq.  Exit status: 0 done, 1 usage or not found, 2 failed
+ * (check-config: 1 for a bad configuration).
  */
 #include <err.h>
 #include <errno.h>
@@ -21,7 +22,7 @@
 
 #define CTL_OK		0
 #define CTL_USAGE	1	/* also: not found, already exists */
-#define CTL_FAIL	2
+#define CTL_FAIL	2	/* also: bad config, ring reset refused */
 
 #define ARGS_MAX	4	/* positional arguments of any command */
 
@@ -550,7 +551,7 @@ cmd_ring_reset(struct ctl *ctl, int argc, char **argv)
 		if (!force) {
 			warnx("ringcastd is running (pid %s); stop it first "
 			    "or use --force", pidtext);
-			return CTL_USAGE;
+			return CTL_FAIL;
 		}
 		warnx("ringcastd is running (pid %s); resetting anyway "
 		    "(--force)", pidtext);
@@ -778,8 +779,9 @@ main(int argc, char *argv[])
 		return usage();
 	if (config_load(&ctl.conf, ctl.file, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
-		if (cmd->fn == NULL)
-			fprintf(stderr, "configuration test failed\n");
+		if (cmd->fn != NULL)
+			return CTL_FAIL;
+		fprintf(stderr, "configuration test failed\n");
 		return CTL_USAGE;
 	}
 	if (cmd->fn == NULL) {

@@ -147,17 +147,17 @@ def test_check_config_reports_errors(ctl):
 
 def test_missing_config_file_names_it(ctl):
     missing = ctl.tmp / "missing.conf"
-    for args in (["check-config"], ["topic", "list"]):
+    for args, status in ((["check-config"], 1), (["topic", "list"], 2)):
         p = ctl.run(*args, conf=missing)
-        assert p.returncode == 1
+        assert p.returncode == status
         assert str(missing) in p.stderr
 
 
-def test_bad_config_stops_every_command(ctl):
+def test_bad_config_stops_every_command_with_exit_2(ctl):
     bad = ctl.tmp / "bad.conf"
     bad.write_text("[catalog]\nmap_size = 1\n")
     p = ctl.run("topic", "add", "news", conf=bad)
-    assert p.returncode == 1
+    assert p.returncode == 2
     assert f"{bad}:2:" in p.stderr
     assert not (ctl.tmp / "catalog").exists()
 
@@ -425,7 +425,7 @@ def test_ring_reset_refuses_while_ringcastd_runs(ctl, contents, pid):
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         held.write(contents)
         held.flush()
-        p = ctl.fails(1, "ring", "reset")
+        p = ctl.fails(2, "ring", "reset")
         assert (f"ringcastd is running (pid {pid}); stop it first "
                 "or use --force") in p.stderr
         assert int(ring_info(ctl)["committed"]) == seq
