@@ -1,11 +1,10 @@
 #!/bin/sh
-# make check: the pytest integration tests against the ringcastd and
-# ringcastctl of this build tree (in-tree or out-of-tree).
+# Run the integration tests (pytest) against the binaries just built.
 set -eu
-srcdir=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd)
-builddir=$(cd "${top_builddir:-.}" && pwd)
-RINGCASTD=${RINGCASTD:-$builddir/ringcastd}
-RINGCASTCTL=${RINGCASTCTL:-$builddir/ringcastctl}
-PYTHONDONTWRITEBYTECODE=1
-export RINGCASTD RINGCASTCTL PYTHONDONTWRITEBYTECODE
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider "$srcdir/tests/integration"
+: "${top_srcdir:=$(dirname "$0")/..}"
+: "${top_builddir:=.}"
+RC_BUILDDIR=$(cd "$top_builddir" && pwd)
+export RC_BUILDDIR
+export RINGCASTD="$RC_BUILDDIR/ringcastd" RINGCASTCTL="$RC_BUILDDIR/ringcastctl"
+cd "$top_srcdir/tests/integration"
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider ${RINGCAST_PYTEST_ARGS:-} .
