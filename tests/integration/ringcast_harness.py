@@ -177,9 +177,73 @@ class Server:
             return int(hdrs["ringcast-event-id"])
         return None
 
+    def raw(self, data, admin=False, timeout=5, shut=False):
+        """Send raw request bytes; return (status, headers, body) of the
+        answer, the body read by Content-Length or to EOF.  shut=True
+        half-closes our side after sending."""
+        port = self.admin_port if admin else self.port
+        with socket.create_connection(("127.0.0.1", port),
+                                      timeout=timeout * SLOW) as s:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+            return read_response(s)
+
+    def token(self, *args):
+        """ringcastctl token add ARGS: the secret it prints once."""
+        out = self.ctl("token", "add", *args).stdout
+        for line in out.splitlines():
+            if line.startswith("secret: "):
+                return line[len("secret: "):]
+        raise AssertionError(f"no secret in {out!r}")
+
+    def metrics(self):
+        """/metrics of the admin listener as {'name{labels}': value}."""
+        status, _, body = self.request("GET", "/metrics", admin=True)
+        assert status == 200, status
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
     def subscribe(self, path, headers=None, version="1.1", timeout=10):
         return SSEClient("127.0.0.1", self.port, path, headers, version,
                          timeout * SLOW)
+
+
+def read_response(sock):
+    """Read one HTTP answer from sock: (status, lower-case headers, body).
+    The body is read by Content-Length, or to EOF without one."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        data = sock.recv(65536)
+        if not data:
+            raise AssertionError(f"connection closed before an answer: "
+                                 f"{raw!r}")
+        raw += data
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        want = int(headers["content-length"])
+        while len(body) < want:
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+    else:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+    return status, headers, body
 
 
 class StreamEnded(Exception):
@@ -307,6 +371,16 @@ class SSEClient:
         if timeout is not None:
             self.sock.settimeout(timeout * SLOW)
         return [self.next_event() for _ in range(n)]
+
+    def next_comment(self, timeout=10):
+        """The text of the next comment line (a heartbeat is ''), skipping
+        anything else; raise on timeout or end."""
+        self.sock.settimeout(timeout * SLOW)
+        while True:
+            line = self._next_line()
+            if line.startswith(":"):
+                self.comments.append(line[1:])
+                return line[1:]
 
     def read_until_end(self, timeout=10):
         """Every event until the server ends the stream."""
