@@ -959,6 +959,14 @@ conn_publish(struct worker *w, struct conn *c, const char *name)
 		conn_error(w, c, 400, NULL, "bad topic name");
 		return;
 	}
+	if (c->flags & CONN_OVER_CAP) {
+		/* Close, so the connection frees its place under the cap. */
+		c->flags |= CONN_CLOSE;
+		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n",
+		    CONN_FULL_RETRY_MS / 1000);
+		conn_error(w, c, 503, hdr, "server full, retry later");
+		return;
+	}
 	if (req->seen & HTTP_SEEN_EVENT_TYPE) {
 		type = req->event_type;
 		typelen = strlen(type);
