@@ -208,9 +208,10 @@ class Server:
                 out[key] = float(value)
         return out
 
-    def subscribe(self, path, headers=None, version="1.1", timeout=10):
+    def subscribe(self, path, headers=None, version="1.1", timeout=10,
+                  rcvbuf=None):
         return SSEClient("127.0.0.1", self.port, path, headers, version,
-                         timeout * SLOW)
+                         timeout * SLOW, rcvbuf)
 
 
 def read_response(sock):
@@ -256,9 +257,15 @@ class SSEClient:
     comments, retry values, and how the stream ended."""
 
     def __init__(self, host, port, path, headers=None, version="1.1",
-                 timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 timeout=10.0, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            # Before connect, so the window we offer stays small: a
+            # subscriber that does not read then blocks the server soon.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                 rcvbuf)
         self.sock.settimeout(timeout)
+        self.sock.connect((host, port))
         lines = [f"GET {path} HTTP/{version}", f"Host: {host}:{port}",
                  "Accept: text/event-stream"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
