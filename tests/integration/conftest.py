@@ -21,11 +21,14 @@ def make_server(tmp_path):
         return srv
 
     yield make
+    troubles = []
     for srv in servers:
         try:
             srv.stop()
         except AssertionError:
             srv.kill_all()
+        troubles += srv.troubles()
+    assert not troubles, "\n".join(troubles)
 
 
 @pytest.fixture
@@ -52,3 +55,4 @@ def shared_server(tmp_path_factory):
         srv.stop()
     except AssertionError:
         srv.kill_all()
+    assert not srv.troubles(), "\n".join(srv.troubles())

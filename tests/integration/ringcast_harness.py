@@ -133,6 +133,17 @@ class Server:
             return []
         return [int(p) for p in text.split()]
 
+    def troubles(self):
+        """Lines of the log that no test should ever cause: sanitizer
+        reports (tests that kill workers on purpose still pass)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return []
+        marks = ("Sanitizer", "runtime error:")
+        return [line for line in text.splitlines()
+                if any(m in line for m in marks)]
+
     def log_text(self):
         try:
             return self.log.read_text(errors="replace")[-6000:]
