@@ -276,7 +276,11 @@ class SSEClient:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
                                  rcvbuf)
         self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
+        try:
+            self.sock.connect((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         lines = [f"GET {path} HTTP/{version}", f"Host: {host}:{port}",
                  "Accept: text/event-stream"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
