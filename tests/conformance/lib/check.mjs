@@ -62,3 +62,10 @@ export function waitEvents(stream, n, ms, kase) {
     `${stream.client}: ${kase}: ${stream.events.length} of ${n} events; last ` +
     `${show(stream.events.at(-1) ?? null)}, readyState ${stream.readyState()}`);
 }
+
+// Wait until stream has received an event with this data.
+export function waitData(stream, data, ms, kase) {
+  return until(() => stream.events.some((e) => e.data === data), ms, () =>
+    `${stream.client}: ${kase}: no event ${show(data)} among ${stream.events.length}; ` +
+    `last ${show(stream.events.at(-1) ?? null)}, readyState ${stream.readyState()}`);
+}

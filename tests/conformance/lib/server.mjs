@@ -230,23 +230,24 @@ export class Server {
     return out;
   }
 
-  // SIGKILL one worker (the given pid, or a random one) and wait until the
-  // master has respawned it.
-  async killWorker(pid) {
+  // SIGKILL workers (the given pids, or one at random) and wait until the
+  // master has respawned them all.
+  async killWorkers(pids) {
     const before = this.workerPids();
-    if (pid === undefined)
-      pid = before[Math.floor(Math.random() * before.length)];
-    process.kill(pid, 'SIGKILL');
-    await this.waitGone([pid], 3000, false);
+    if (pids === undefined)
+      pids = [before[Math.floor(Math.random() * before.length)]];
+    for (const pid of pids)
+      process.kill(pid, 'SIGKILL');
+    await this.waitGone(pids, 3000, false);
     const want = Number(this.config.server.workers);
     const deadline = Date.now() + 15000;
     while (Date.now() < deadline) {
       const now = this.workerPids();
-      if (now.length >= want && !now.includes(pid))
-        return pid;
+      if (now.length >= want && !now.some((p) => pids.includes(p)))
+        return pids;
       await sleep(20);
     }
-    throw new Error(`worker ${pid} was not respawned:\n${this.logTail()}`);
+    throw new Error(`workers ${pids} were not respawned:\n${this.logTail()}`);
   }
 
   logTail(n = 6000) {

@@ -3,38 +3,13 @@
 // subscribed at the same time; each client's result is its own test.
 
 import { after, before, describe, test } from 'node:test';
-import { CLIENTS, launchBrowser, openStream } from '../lib/clients.mjs';
-import { expectEvents, until, waitEvents } from '../lib/check.mjs';
-import { Server, sleep } from '../lib/server.mjs';
+import { CLIENTS } from '../lib/clients.mjs';
+import { expectEvents, waitEvents } from '../lib/check.mjs';
+import { sleep } from '../lib/server.mjs';
+import { closeAll, subscribeAll, useServer } from '../lib/suite.mjs';
 
-let srv;
-const env = {};
-
-before(async () => {
-  srv = await Server.start();
-  env.browser = await launchBrowser();
-});
-
-after(async () => {
-  await env.browser?.close();
-  await srv?.close();
-});
-
-// Every client subscribed to topic and open; opts per client.
-async function subscribeAll(topic, opts = {}) {
-  const streams = {};
-  await Promise.all(CLIENTS.map(async (client) => {
-    streams[client] = await openStream(client, env,
-        `${srv.base}/events/${topic}`, opts);
-  }));
-  for (const s of Object.values(streams))
-    await until(() => s.opens.length > 0, 5000, () => `${s.client}: no open`);
-  return streams;
-}
-
-async function closeAll(streams) {
-  await Promise.all(Object.values(streams ?? {}).map((s) => s.close()));
-}
+const ctx = useServer();
+const subscribe = (topic, opts) => subscribeAll(ctx, `/events/${topic}`, opts);
 
 // Published bytes and what EventSource hands back.  CR and CRLF line ends
 // arrive as LF: SSE has no way to carry a CR (ringcastd(8), "Frames").
@@ -58,10 +33,10 @@ describe('1. payload round-trip', () => {
   let streams;
   const ids = [];
   before(async () => {
-    srv.topic('payload');
-    streams = await subscribeAll('payload');
+    ctx.srv.topic('payload');
+    streams = await subscribe('payload');
     for (const [, body] of PAYLOADS)
-      ids.push(await srv.publish('payload', body));
+      ids.push(await ctx.srv.publish('payload', body));
     await Promise.all(Object.values(streams).map((s) =>
       waitEvents(s, PAYLOADS.length, 10000, 'payload round-trip').catch(() => {})));
   });
@@ -84,13 +59,13 @@ describe('2. named events reach their listener, not onmessage', () => {
   let streams;
   const TYPES = ['greeting', 'custom.type:v2'];
   before(async () => {
-    srv.topic('named');
-    streams = await subscribeAll('named', { types: TYPES });
-    await srv.publish('named', 'hello', { event: 'greeting' });
-    await srv.publish('named', 'plain');
-    await srv.publish('named', 'odd name', { event: 'custom.type:v2' });
-    await srv.publish('named', 'unheard', { event: 'nobody-listens' });
-    await srv.publish('named', 'explicit', { event: 'message' });
+    ctx.srv.topic('named');
+    streams = await subscribe('named', { types: TYPES });
+    await ctx.srv.publish('named', 'hello', { event: 'greeting' });
+    await ctx.srv.publish('named', 'plain');
+    await ctx.srv.publish('named', 'odd name', { event: 'custom.type:v2' });
+    await ctx.srv.publish('named', 'unheard', { event: 'nobody-listens' });
+    await ctx.srv.publish('named', 'explicit', { event: 'message' });
     await Promise.all(Object.values(streams).map((s) =>
       waitEvents(s, 4, 5000, 'named events').catch(() => {})));
     await sleep(200); // room for a wrong extra dispatch to show
@@ -118,10 +93,10 @@ describe('3. events arrive one by one', () => {
   let streams;
   const late = {}; // client -> first event not received before the next publish
   before(async () => {
-    srv.topic('onebyone');
-    streams = await subscribeAll('onebyone');
+    ctx.srv.topic('onebyone');
+    streams = await subscribe('onebyone');
     for (let i = 1; i <= N; i++) {
-      await srv.publish('onebyone', String(i));
+      await ctx.srv.publish('onebyone', String(i));
       await Promise.all(CLIENTS.map(async (client) => {
         if (late[client])
           return;
@@ -149,10 +124,10 @@ describe('3. events arrive one by one', () => {
 describe('4. heartbeats are invisible', () => {
   let streams;
   before(async () => {
-    srv.topic('quiet');
-    streams = await subscribeAll('quiet');
+    ctx.srv.topic('quiet');
+    streams = await subscribe('quiet');
     await sleep(2600); // heartbeat = 1s: at least two go by
-    await srv.publish('quiet', 'after the silence');
+    await ctx.srv.publish('quiet', 'after the silence');
     await Promise.all(Object.values(streams).map((s) =>
       waitEvents(s, 1, 5000, 'heartbeats').catch(() => {})));
     await sleep(300);
