@@ -259,7 +259,8 @@ async function openCurl(env, url, opts) {
       child = null;
       if (closed)
         return;
-      const final = status !== 200;
+      // No answer (refused, reset): try again; an answer but 200: stop.
+      const final = status !== 0 && status !== 200;
       s.state = final || opts.reconnect === false ? 2 : 0;
       s.errors.push({ t: Date.now(), readyState: s.state, status });
       if (s.state === 0)
