@@ -1,10 +1,12 @@
 #!/bin/sh
-# Run the integration tests (pytest) against the binaries just built.
+# make check: the pytest integration tests against the ringcastd and
+# ringcastctl of this build tree (in-tree or out-of-tree).
 set -eu
-: "${top_srcdir:=$(dirname "$0")/..}"
-: "${top_builddir:=.}"
-RC_BUILDDIR=$(cd "$top_builddir" && pwd)
-export RC_BUILDDIR
-export RINGCASTD="$RC_BUILDDIR/ringcastd" RINGCASTCTL="$RC_BUILDDIR/ringcastctl"
-cd "$top_srcdir/tests/integration"
-exec /usr/bin/python3 -m pytest -q -p no:cacheprovider ${RINGCAST_PYTEST_ARGS:-} .
+srcdir=$(cd "${top_srcdir:-$(dirname "$0")/..}" && pwd)
+builddir=$(cd "${top_builddir:-.}" && pwd)
+RC_BUILDDIR=$builddir
+RINGCASTD=${RINGCASTD:-$builddir/ringcastd}
+RINGCASTCTL=${RINGCASTCTL:-$builddir/ringcastctl}
+PYTHONDONTWRITEBYTECODE=1
+export RC_BUILDDIR RINGCASTD RINGCASTCTL PYTHONDONTWRITEBYTECODE
+exec /usr/bin/python3 -m pytest -q -p no:cacheprovider ${RINGCAST_PYTEST_ARGS:-} "$srcdir/tests/integration"
