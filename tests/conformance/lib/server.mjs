@@ -276,6 +276,15 @@ export class Server {
           { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10000 });
   }
 
+  // Publish without a connection: ringcastctl appends to the ring itself
+  // (the workers see it within their 100 ms poll).  For a full server, where
+  // a POST is rightly refused with 503.
+  publishDirect(topic, data) {
+    const out = execFileSync(RINGCASTCTL, ['-f', this.conf, 'publish', topic,
+      data], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 10000 });
+    return out.toString().trim();
+  }
+
   // -- HTTP ---------------------------------------------------------------
 
   // One request on a fresh connection; resolves { status, headers, body }.
