@@ -57,6 +57,7 @@ struct master {
 	struct config_addr	*listen_addrs;	/* what listen_fds are */
 	struct config_addr	*admin_addrs;
 	pid_t			 pid;
+	struct pidfh		*pfh;
 	int			 stopping;
 };
 
@@ -197,6 +198,9 @@ master_spawn(struct master *m, unsigned int slot)
 		s->respawn_at_ms = master_clock_ms() + MASTER_BACKOFF_MAX_MS;
 		return;
 	case 0:
+		/* The pidfile's lock is the master's: a worker that outlives
+		 * a killed master must not keep a new one from starting. */
+		pidfile_close(m->pfh);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		worker_main(&p);
@@ -533,7 +537,7 @@ master_run(struct config *conf, const char *file, int debug)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 
-	pfh = master_pidfile(conf->pidfile);
+	pfh = m.pfh = master_pidfile(conf->pidfile);
 	master_raise_nofile();
 	if (master_listeners(&m, conf) == -1)
 		fatalx("cannot open the listeners");
