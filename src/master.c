@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -471,6 +473,41 @@ master_open_ring(const struct config *conf)
 	return ring;
 }
 
+/*
+ * The master runs as root and creates the ring, the catalog and the log
+ * file; workers run as the configured user and must write to all three.
+ * Hand them over (modes stay as created: 0640 files, 0750 directory).
+ */
+static void
+master_chown_files(const struct config *conf, int log_only)
+{
+	static const char *const catalog_files[] = { "", "/data.mdb",
+	    "/lock.mdb" };
+	struct passwd	*pw;
+	char		 path[PATH_MAX];
+	size_t		 i;
+
+	if (conf->user[0] == '\0' || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(conf->user)) == NULL)
+		fatalx("user %s: no such user", conf->user);
+	if (conf->log_target[0] == '/' && chown(conf->log_target, pw->pw_uid,
+	    pw->pw_gid) == -1 && errno != ENOENT)
+		log_warn("log %s: chown %s", conf->log_target, conf->user);
+	if (log_only)
+		return;
+	if (chown(conf->ring_path, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("ring %s: chown %s", conf->ring_path, conf->user);
+	for (i = 0; i < sizeof(catalog_files) / sizeof(catalog_files[0]);
+	    i++) {
+		snprintf(path, sizeof(path), "%s%s", conf->catalog_path,
+		    catalog_files[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    errno != ENOENT)
+			fatal("catalog %s: chown %s", path, conf->user);
+	}
+}
+
 static void
 master_raise_nofile(void)
 {
@@ -542,6 +579,7 @@ master_run(struct config *conf, const char *file, int debug)
 	if (master_listeners(&m, conf) == -1)
 		fatalx("cannot open the listeners");
 	m.ring = master_open_ring(conf);
+	master_chown_files(conf, 0);
 	workers = config_workers(conf);
 	/* Room for a second generation during a reload. */
 	m.nslots = workers * 2 + 2;
@@ -573,6 +611,7 @@ master_run(struct config *conf, const char *file, int debug)
 		case SIGUSR1:
 			if (log_reopen() == -1)
 				log_warn("reopen log");
+			master_chown_files(m.conf, 1);
 			master_signal_workers(&m, SIGUSR1, 0);
 			break;
 		default:
