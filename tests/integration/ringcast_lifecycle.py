@@ -5,6 +5,8 @@ a publisher that keeps a steady rate and retries a publish until it gets a
 no event was lost, duplicated or reordered across a reload or a restart."""
 
 import http.client
+import os
+import pathlib
 import socket
 import threading
 import time
@@ -156,3 +158,16 @@ def check_delivery(publisher, subscribers):
             f"{publisher.failures} failed publishes")
         for seq, data in publisher.confirmed:
             assert sub.data[seq] == data, f"subscriber {i}: id {seq} data"
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        st = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return st.rsplit(")", 1)[1].split()[0] != "Z"

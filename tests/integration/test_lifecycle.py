@@ -20,7 +20,7 @@ import time
 import pytest
 
 from ringcast_harness import RINGCASTD, SLOW, Server, SSEClient
-from ringcast_lifecycle import (Publisher, ReconnectingSubscriber,
+from ringcast_lifecycle import (Publisher, ReconnectingSubscriber, alive,
                                 check_delivery)
 
 TOPIC = "news"
@@ -33,19 +33,6 @@ def wait_until(pred, timeout, step=0.05):
             return True
         time.sleep(step)
     return pred()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is dead for our purposes.
-    try:
-        st = pathlib.Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return st.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def reap_strays(pids):
