@@ -46,6 +46,7 @@ struct master_slot {
 
 struct master {
 	struct config		*conf;
+	int			 conf_owned;	/* conf came from a reload */
 	const char		*file;
 	struct ring		*ring;
 	struct metrics		*shm;
@@ -394,9 +395,12 @@ master_reload(struct master *m)
 		if (log_init(conf->log_target, conf->log_level) == -1)
 			log_warn("reload: log %s", conf->log_target);
 	}
-	/* The old conf stays allocated: old workers were forked with it, and
-	 * the master keeps addresses pointing into it no more. */
+	/* Old workers have their own copy of the old conf, and the master's
+	 * listener addresses now point into the new one. */
+	if (m->conf_owned)
+		free(m->conf);
 	m->conf = conf;
+	m->conf_owned = 1;
 	master_spawn_generation(m);
 	master_signal_workers(m, SIGUSR2, old_generation);
 	log_info("reloaded: generation %d started, generation %d retiring",
@@ -622,5 +626,8 @@ master_run(struct config *conf, const char *file, int debug)
 	}
 	pidfile_remove(pfh);
 	ring_close(m.ring);
+	if (m.conf_owned)
+		free(m.conf);
+	free(m.slots);
 	return 0;
 }
