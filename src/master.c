@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,7 @@ struct master_slot {
 
 struct master {
 	struct config		*conf;
+	int			 conf_owned;	/* conf came from a reload */
 	const char		*file;
 	struct ring		*ring;
 	struct metrics		*shm;
@@ -57,6 +60,7 @@ struct master {
 	struct config_addr	*listen_addrs;	/* what listen_fds are */
 	struct config_addr	*admin_addrs;
 	pid_t			 pid;
+	struct pidfh		*pfh;
 	int			 stopping;
 };
 
@@ -197,6 +201,9 @@ master_spawn(struct master *m, unsigned int slot)
 		s->respawn_at_ms = master_clock_ms() + MASTER_BACKOFF_MAX_MS;
 		return;
 	case 0:
+		/* The pidfile's lock is the master's: a worker that outlives
+		 * a killed master must not keep a new one from starting. */
+		pidfile_close(m->pfh);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		worker_main(&p);
@@ -388,9 +395,12 @@ master_reload(struct master *m)
 		if (log_init(conf->log_target, conf->log_level) == -1)
 			log_warn("reload: log %s", conf->log_target);
 	}
-	/* The old conf stays allocated: old workers were forked with it, and
-	 * the master keeps addresses pointing into it no more. */
+	/* Old workers have their own copy of the old conf, and the master's
+	 * listener addresses now point into the new one. */
+	if (m->conf_owned)
+		free(m->conf);
 	m->conf = conf;
+	m->conf_owned = 1;
 	master_spawn_generation(m);
 	master_signal_workers(m, SIGUSR2, old_generation);
 	log_info("reloaded: generation %d started, generation %d retiring",
@@ -467,6 +477,41 @@ master_open_ring(const struct config *conf)
 	return ring;
 }
 
+/*
+ * The master runs as root and creates the ring, the catalog and the log
+ * file; workers run as the configured user and must write to all three.
+ * Hand them over (modes stay as created: 0640 files, 0750 directory).
+ */
+static void
+master_chown_files(const struct config *conf, int log_only)
+{
+	static const char *const catalog_files[] = { "", "/data.mdb",
+	    "/lock.mdb" };
+	struct passwd	*pw;
+	char		 path[PATH_MAX];
+	size_t		 i;
+
+	if (conf->user[0] == '\0' || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(conf->user)) == NULL)
+		fatalx("user %s: no such user", conf->user);
+	if (conf->log_target[0] == '/' && chown(conf->log_target, pw->pw_uid,
+	    pw->pw_gid) == -1 && errno != ENOENT)
+		log_warn("log %s: chown %s", conf->log_target, conf->user);
+	if (log_only)
+		return;
+	if (chown(conf->ring_path, pw->pw_uid, pw->pw_gid) == -1)
+		fatal("ring %s: chown %s", conf->ring_path, conf->user);
+	for (i = 0; i < sizeof(catalog_files) / sizeof(catalog_files[0]);
+	    i++) {
+		snprintf(path, sizeof(path), "%s%s", conf->catalog_path,
+		    catalog_files[i]);
+		if (chown(path, pw->pw_uid, pw->pw_gid) == -1 &&
+		    errno != ENOENT)
+			fatal("catalog %s: chown %s", path, conf->user);
+	}
+}
+
 static void
 master_raise_nofile(void)
 {
@@ -533,11 +578,12 @@ master_run(struct config *conf, const char *file, int debug)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 
-	pfh = master_pidfile(conf->pidfile);
+	pfh = m.pfh = master_pidfile(conf->pidfile);
 	master_raise_nofile();
 	if (master_listeners(&m, conf) == -1)
 		fatalx("cannot open the listeners");
 	m.ring = master_open_ring(conf);
+	master_chown_files(conf, 0);
 	workers = config_workers(conf);
 	/* Room for a second generation during a reload. */
 	m.nslots = workers * 2 + 2;
@@ -569,6 +615,7 @@ master_run(struct config *conf, const char *file, int debug)
 		case SIGUSR1:
 			if (log_reopen() == -1)
 				log_warn("reopen log");
+			master_chown_files(m.conf, 1);
 			master_signal_workers(&m, SIGUSR1, 0);
 			break;
 		default:
@@ -579,6 +626,8 @@ master_run(struct config *conf, const char *file, int debug)
 	}
 	pidfile_remove(pfh);
 	ring_close(m.ring);
+	if (m.conf_owned)
+		free(m.conf);
 	free(m.slots);
 	return 0;
 }

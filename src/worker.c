@@ -257,6 +257,7 @@ worker_start_drain(struct worker *w)
 		return;
 	log_info("draining %zu streams", w->nstreams);
 	w->draining = 1;
+	w->drain_start_ms = w->now_ms;
 	worker_close_listeners(w);
 	for (c = TAILQ_FIRST(&w->requests); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
@@ -364,6 +365,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	w->slot = &p->shm->slots[p->slot];
 	w->index = p->index;
 	w->generation = p->generation;
+	w->master_pid = p->master_pid;
 	w->now_ms = worker_clock_ms();
 	TAILQ_INIT(&w->streams);
 	TAILQ_INIT(&w->requests);
@@ -473,6 +475,14 @@ worker_main(const struct worker_params *params)
 	for (;;) {
 		if ((w->draining || w->retiring) && w->nconns == 0)
 			break;
+		/* The master kills stragglers at drain_timeout; an orphan
+		 * (the master was killed) keeps the same bound itself. */
+		if (w->draining && getppid() != w->master_pid &&
+		    w->now_ms - w->drain_start_ms >= w->conf->drain_timeout_ms) {
+			log_warnx("drain_timeout: %zu streams cut short with "
+			    "no master to end them", w->nstreams);
+			break;
+		}
 		timeout = more > 0 ? 0 : WORKER_TICK_MS;
 		n = epoll_wait(w->epfd, events, WORKER_EVENTS, timeout);
 		if (n == -1 && errno != EINTR)

@@ -70,6 +70,8 @@ struct worker {
 	size_t			 nlisteners;
 	int			 accept_paused;	/* EMFILE: retry on a tick */
 	int			 draining;	/* SIGTERM: finish and exit */
+	uint64_t		 drain_start_ms;
+	int			 master_pid;
 	int			 retiring;	/* reload: spread closes */
 	uint64_t		 retire_start_ms;
 	uint64_t		 now_ms;

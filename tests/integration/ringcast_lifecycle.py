@@ -1,0 +1,173 @@
+"""Clients for the lifecycle tests: a subscriber that reconnects the way an
+EventSource does (after the server's retry: delay, with Last-Event-ID) and
+a publisher that keeps a steady rate and retries a publish until it gets a
+201.  Both run in threads and record what they saw, so a test can prove that
+no event was lost, duplicated or reordered across a reload or a restart."""
+
+import http.client
+import os
+import pathlib
+import socket
+import threading
+import time
+
+from ringcast_harness import SLOW, SSEClient, StreamEnded
+
+
+class ReconnectingSubscriber(threading.Thread):
+    """Follow one topic across stream ends and connection errors, like an
+    EventSource: wait the last retry: hint (default 1 s), reconnect with
+    Last-Event-ID, collect every id in order of arrival."""
+
+    def __init__(self, port, topic, host="127.0.0.1"):
+        super().__init__(daemon=True)
+        self.host, self.port, self.topic = host, port, topic
+        self.ids = []
+        self.data = {}
+        self.retry_ms = 1000
+        self.connects = 0
+        self.clean_ends = 0
+        self.errors = []          # permanent failures (non-200)
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def last_id(self):
+        return self.ids[-1] if self.ids else None
+
+    def _stream_once(self):
+        headers = {}
+        if self.ids:
+            headers["Last-Event-ID"] = str(self.ids[-1])
+        client = SSEClient(self.host, self.port, f"/events/{self.topic}",
+                           headers=headers, timeout=2 * SLOW)
+        try:
+            self.connects += 1
+            if client.status != 200:
+                self.errors.append(client.status)
+                return
+            client.sock.settimeout(0.5)
+            self.ready.set()
+            while not self._halt.is_set():
+                try:
+                    ev = client.next_event()
+                except socket.timeout:
+                    continue
+                except StreamEnded:
+                    if client.clean_end:
+                        self.clean_ends += 1
+                    break
+                finally:
+                    if client.retry:
+                        self.retry_ms = client.retry[-1]
+                if ev["event"] != "message":
+                    continue
+                self.ids.append(int(ev["id"]))
+                self.data[int(ev["id"])] = ev["data"]
+        finally:
+            client.close()
+
+    def run(self):
+        while not self._halt.is_set():
+            try:
+                self._stream_once()
+            except (OSError, ValueError, AssertionError):
+                pass
+            if self.errors:
+                return
+            self._halt.wait(self.retry_ms / 1000.0)
+
+    def wait_for(self, last, timeout):
+        deadline = time.monotonic() + timeout * SLOW
+        while time.monotonic() < deadline:
+            if self.ids and self.ids[-1] >= last:
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class Publisher(threading.Thread):
+    """Publish p0, p1, ... to a topic every interval seconds; a publish that
+    fails (refused, reset, 503) is retried until it gets a 201."""
+
+    def __init__(self, port, topic, interval=0.02, host="127.0.0.1"):
+        super().__init__(daemon=True)
+        self.host, self.port, self.topic = host, port, topic
+        self.interval = interval
+        self.confirmed = []       # (id, data) in order of the 201s
+        self.failures = 0
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def _post(self, data):
+        conn = http.client.HTTPConnection(self.host, self.port,
+                                          timeout=3 * SLOW)
+        try:
+            conn.request("POST", f"/publish/{self.topic}", body=data)
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status != 201:
+                return None
+            return int(resp.getheader("Ringcast-Event-ID"))
+        finally:
+            conn.close()
+
+    def run(self):
+        n = 0
+        while not self._halt.is_set():
+            data = f"p{n}"
+            while True:
+                try:
+                    seq = self._post(data)
+                except (OSError, http.client.HTTPException):
+                    seq = None
+                if seq is not None:
+                    self.confirmed.append((seq, data))
+                    break
+                self.failures += 1
+                if self._halt.wait(0.05):
+                    return
+            n += 1
+            self._halt.wait(self.interval)
+
+
+def check_delivery(publisher, subscribers):
+    """Every confirmed id seen exactly once by every subscriber, in order.
+    Ids that were not confirmed can only come from a publish whose answer
+    was lost (the publisher then retried it): at most one per failure."""
+    confirmed = [seq for seq, _ in publisher.confirmed]
+    assert confirmed == sorted(confirmed), "publisher ids out of order"
+    assert len(set(confirmed)) == len(confirmed), "an id confirmed twice"
+    want = set(confirmed)
+    for i, sub in enumerate(subscribers):
+        assert not sub.errors, f"subscriber {i}: permanent {sub.errors}"
+        ids = sub.ids
+        dups = len(ids) - len(set(ids))
+        assert dups == 0, f"subscriber {i}: {dups} duplicated ids"
+        assert ids == sorted(ids), f"subscriber {i}: ids out of order"
+        seen = set(ids)
+        lost = sorted(want - seen)
+        assert not lost, f"subscriber {i}: lost {len(lost)}: {lost[:10]}"
+        extra = seen - want
+        assert len(extra) <= publisher.failures, (
+            f"subscriber {i}: {len(extra)} unconfirmed ids, only "
+            f"{publisher.failures} failed publishes")
+        for seq, data in publisher.confirmed:
+            assert sub.data[seq] == data, f"subscriber {i}: id {seq} data"
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    try:
+        st = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return st.rsplit(")", 1)[1].split()[0] != "Z"
