@@ -1,7 +1,8 @@
 /*
  * replay: run a harness over files instead of libFuzzer, so every build (gcc
  * included) replays the seed corpus and the crash reproducers in make check.
- * Arguments are files or directories (every regular file in them).
+ * Arguments are files or directories (every regular file in them); with
+ * none, replay_NAME replays $top_srcdir/tests/fuzz/{corpus,regressions}/NAME.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -12,6 +13,33 @@
 #include "fuzz.h"
 
 int	LLVMFuzzerInitialize(int *, char ***) __attribute__((weak));
+
+/* The default arguments of replay_NAME: its seeds and reproducers. */
+static char **
+replay_defaults(const char *argv0, int *argc)
+{
+	static char	 dirs[2][4096];
+	static char	*args[4];
+	const char	*top = getenv("top_srcdir"), *base, *name;
+	struct stat	 st;
+	int		 i, n = 1;
+
+	base = strrchr(argv0, '/') != NULL ? strrchr(argv0, '/') + 1 : argv0;
+	name = strncmp(base, "replay_", 7) == 0 ? base + 7 : base;
+	if (top == NULL)
+		top = ".";
+	args[0] = (char *)argv0;
+	snprintf(dirs[0], sizeof(dirs[0]), "%s/tests/fuzz/corpus/%s", top,
+	    name);
+	snprintf(dirs[1], sizeof(dirs[1]), "%s/tests/fuzz/regressions/%s",
+	    top, name);
+	for (i = 0; i < 2; i++)
+		if (stat(dirs[i], &st) == 0)
+			args[n++] = dirs[i];
+	args[n] = NULL;
+	*argc = n;
+	return args;
+}
 
 static int
 replay_file(const char *path)
@@ -53,6 +81,8 @@ main(int argc, char **argv)
 	char		 path[4096];
 	int		 i, n = 0, failed = 0;
 
+	if (argc == 1)
+		argv = replay_defaults(argv[0], &argc);
 	if (LLVMFuzzerInitialize != NULL)
 		LLVMFuzzerInitialize(&argc, &argv);
 	for (i = 1; i < argc; i++) {
