@@ -136,8 +136,8 @@ catalog_topic_name_valid(const char *name, size_t len)
 	return 1;
 }
 
-static int
-description_valid(const char *desc, size_t len)
+int
+catalog_topic_description_valid(const char *desc, size_t len)
 {
 	size_t	 i;
 
@@ -450,9 +450,10 @@ topic_get(struct catalog *cat, MDB_txn *txn, const char *name, size_t len,
 	MDB_val			 key = { len, (void *)name }, val;
 	enum catalog_result	 res;
 
+	/* Not echoed: the name may be a client's bytes, bound for a log. */
 	if (!catalog_topic_name_valid(name, len)) {
-		catalog_failx(cat, "topic '%.*s': invalid name",
-		    (int)(len > TOPIC_NAME_MAX ? TOPIC_NAME_MAX : len), name);
+		catalog_failx(cat, "topic name of %zu bytes: invalid name",
+		    len);
 		return CATALOG_NOT_FOUND;
 	}
 	res = db_get(cat, txn, cat->topics, name, len, &val);
@@ -502,7 +503,8 @@ catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
 		errno = EINVAL;
 		return CATALOG_ERROR;
 	}
-	if (!description_valid(description, strlen(description))) {
+	if (!catalog_topic_description_valid(description,
+	    strlen(description))) {
 		catalog_failx(cat, "topic '%s': description longer than %d "
 		    "bytes or with control characters", name, TOPIC_DESC_MAX);
 		errno = EINVAL;

@@ -245,29 +245,50 @@ conn_error(struct worker *w, struct conn *c, int status, const char *extra,
 	conn_respond(w, c, status, extra, NULL, msg, strlen(msg));
 }
 
-/* Send control bytes (retry hints, heartbeats, the chunked terminator) on a
- * stream at a frame boundary, framed as a chunk when the stream is chunked.
- * What the socket does not take waits in io->out. */
+/* Send control bytes (retry hints, heartbeats, a gap event, the chunked
+ * terminator) on a stream at a frame boundary, framed as a chunk when the
+ * stream is chunked.  Written straight from the stack; only what the socket
+ * does not take is kept, in io->out, so an idle stream holds no buffer. */
 static int
 conn_stream_control(struct worker *w, struct conn *c, const char *text,
     size_t len, int terminate)
 {
-	struct buf	*out;
+	char	 bytes[512];
+	size_t	 n = 0;
+	ssize_t	 sent = 0;
 
+	if (len > 0 && (c->flags & CONN_CHUNKED))
+		n = (size_t)snprintf(bytes, sizeof(bytes), "%zx\r\n", len);
+	if (n + len + 7 > sizeof(bytes))
+		return -1;
+	memcpy(bytes + n, text, len);
+	n += len;
+	if (len > 0 && (c->flags & CONN_CHUNKED)) {
+		memcpy(bytes + n, "\r\n", 2);
+		n += 2;
+	}
+	if (terminate && (c->flags & CONN_CHUNKED)) {
+		memcpy(bytes + n, "0\r\n\r\n", 5);
+		n += 5;
+	}
+	if ((c->io == NULL || c->io->out.len == 0) &&
+	    !(c->flags & CONN_BLOCKED)) {
+		do
+			sent = send(c->fd, bytes, n, MSG_NOSIGNAL);
+		while (sent == -1 && errno == EINTR);
+		if (sent == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+			return -1;
+		if (sent == -1)
+			sent = 0;
+		if ((size_t)sent == n) {
+			c->last_io_ms = w->now_ms;
+			return 0;
+		}
+		c->flags |= CONN_BLOCKED;
+	}
 	if (c->io == NULL && (c->io = calloc(1, sizeof(*c->io))) == NULL)
 		return -1;
-	out = &c->io->out;
-	if (len > 0 && (c->flags & CONN_CHUNKED))
-		buf_printf(out, "%zx\r\n", len);
-	if (len > 0)
-		buf_append(out, text, len);
-	if (len > 0 && (c->flags & CONN_CHUNKED))
-		buf_append(out, "\r\n", 2);
-	if (terminate && (c->flags & CONN_CHUNKED))
-		buf_append(out, "0\r\n\r\n", 5);
-	if (c->flags & CONN_BLOCKED)
-		return 0;
-	return conn_flush_out(w, c) == -1 ? -1 : 0;
+	return buf_append(&c->io->out, bytes + sent, n - (size_t)sent);
 }
 
 /* The retry hint a closing stream gets: the configured value plus up to as
@@ -339,8 +360,8 @@ conn_soft_reject(struct worker *w, struct conn *c, uint64_t retry_ms,
 		conn_close(w, c);
 		return;
 	}
-	if (!(c->flags & CONN_BLOCKED))
-		conn_linger(w, c);
+	/* Flushes the head and the hint, then ends the stream. */
+	conn_stream_flush(w, c);
 }
 
 static int
@@ -397,6 +418,9 @@ conn_stream_advance(struct worker *w, struct conn *c, const uint64_t *seqs,
 				c->partial = 0;
 			c->partial_seq = seqs[i];
 			c->partial += (uint32_t)n;
+			/* Nothing of ours lies between: the cursor can stand
+			 * just before the frame, whichever path sends it. */
+			c->cursor = seqs[i] - 1;
 		}
 		return;
 	}
@@ -519,8 +543,15 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 			continue;
 		}
 		if (w->window.first <= w->window.last &&
-		    frame.seq >= w->window.first)
+		    frame.seq >= w->window.first) {
+			/* The window holds the rest: hand over, skipping the
+			 * other topics' frames up to it. */
+			if (count == 0 && c->partial_seq == 0) {
+				c->cursor = frame.seq - 1;
+				return 1;
+			}
 			break;
+		}
 		hdrlen = chunked ? window_chunk_header(hdr, frame.len) : 0;
 		room = w->scratchsize - pos;
 		if (hdrlen + frame.len + 2 > room)
@@ -1096,7 +1127,13 @@ conn_handle_request(struct worker *w, struct conn *c)
 		conn_error(w, c, 400, NULL, "bad request target");
 		return;
 	}
-	if (req->method == HTTP_OPTIONS)
+	if ((c->flags & CONN_OVER_CAP) && strcmp(path, "/events") != 0 &&
+	    strncmp(path, "/events/", 8) != 0) {
+		/* Streams get a soft reject; everything else a plain 503. */
+		c->flags |= CONN_CLOSE;
+		conn_error(w, c, 503, "Retry-After: 5\r\n", "too many "
+		    "connections, retry later");
+	} else if (req->method == HTTP_OPTIONS)
 		conn_preflight(w, c);
 	else if (strcmp(path, "/healthz") == 0) {
 		if (!get)

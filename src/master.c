@@ -579,5 +579,6 @@ master_run(struct config *conf, const char *file, int debug)
 	}
 	pidfile_remove(pfh);
 	ring_close(m.ring);
+	free(m.slots);
 	return 0;
 }

@@ -50,6 +50,9 @@ struct catalog_token {
 
 /* Is name[len] a topic name of DESIGN §4?  1 or 0. */
 int	catalog_topic_name_valid(const char *name, size_t len);
+/* Is desc[len] a topic description: at most TOPIC_DESC_MAX bytes, no control
+ * characters?  1 or 0. */
+int	catalog_topic_description_valid(const char *desc, size_t len);
 
 /* Open the environment at path (a directory) with map_size.  0, or -1 with
  * a message naming the path in err. */

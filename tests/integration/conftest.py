@@ -21,11 +21,16 @@ def make_server(tmp_path):
         return srv
 
     yield make
+    troubles = []
     for srv in servers:
         try:
             srv.stop()
         except AssertionError:
             srv.kill_all()
+        # Shown by pytest only when the test failed.
+        print(f"--- ringcastd log ({srv.tmp}) ---\n{srv.log_text()}")
+        troubles += srv.troubles()
+    assert not troubles, "\n".join(troubles)
 
 
 @pytest.fixture
@@ -34,3 +39,22 @@ def server(make_server):
     srv = make_server(start=False)
     srv.ctl("topic", "add", "news")
     return srv.start()
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory):
+    """One server for a module's tests that only ask questions of it: the
+    public topic 'news', the private topic 'secret', CORS for
+    http://app.example, events of at most 4K."""
+    srv = Server(tmp_path_factory.mktemp("shared"),
+                 cors={"allow_origins": "http://app.example"},
+                 limits={"max_event_bytes": "4K"})
+    srv.ctl("topic", "add", "news")
+    srv.ctl("topic", "add", "secret", "--private")
+    srv.start()
+    yield srv
+    try:
+        srv.stop()
+    except AssertionError:
+        srv.kill_all()
+    assert not srv.troubles(), "\n".join(srv.troubles())

@@ -133,6 +133,17 @@ class Server:
             return []
         return [int(p) for p in text.split()]
 
+    def troubles(self):
+        """Lines of the log that no test should ever cause: sanitizer
+        reports (tests that kill workers on purpose still pass)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return []
+        marks = ("Sanitizer", "runtime error:")
+        return [line for line in text.splitlines()
+                if any(m in line for m in marks)]
+
     def log_text(self):
         try:
             return self.log.read_text(errors="replace")[-6000:]
@@ -177,9 +188,74 @@ class Server:
             return int(hdrs["ringcast-event-id"])
         return None
 
-    def subscribe(self, path, headers=None, version="1.1", timeout=10):
+    def raw(self, data, admin=False, timeout=5, shut=False):
+        """Send raw request bytes; return (status, headers, body) of the
+        answer, the body read by Content-Length or to EOF.  shut=True
+        half-closes our side after sending."""
+        port = self.admin_port if admin else self.port
+        with socket.create_connection(("127.0.0.1", port),
+                                      timeout=timeout * SLOW) as s:
+            s.sendall(data)
+            if shut:
+                s.shutdown(socket.SHUT_WR)
+            return read_response(s)
+
+    def token(self, *args):
+        """ringcastctl token add ARGS: the secret it prints once."""
+        out = self.ctl("token", "add", *args).stdout
+        for line in out.splitlines():
+            if line.startswith("secret: "):
+                return line[len("secret: "):]
+        raise AssertionError(f"no secret in {out!r}")
+
+    def metrics(self):
+        """/metrics of the admin listener as {'name{labels}': value}."""
+        status, _, body = self.request("GET", "/metrics", admin=True)
+        assert status == 200, status
+        out = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                out[key] = float(value)
+        return out
+
+    def subscribe(self, path, headers=None, version="1.1", timeout=10,
+                  rcvbuf=None):
         return SSEClient("127.0.0.1", self.port, path, headers, version,
-                         timeout * SLOW)
+                         timeout * SLOW, rcvbuf)
+
+
+def read_response(sock):
+    """Read one HTTP answer from sock: (status, lower-case headers, body).
+    The body is read by Content-Length, or to EOF without one."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        data = sock.recv(65536)
+        if not data:
+            raise AssertionError(f"connection closed before an answer: "
+                                 f"{raw!r}")
+        raw += data
+    head, body = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, v = line.split(":", 1)
+        headers[k.strip().lower()] = v.strip()
+    if "content-length" in headers:
+        want = int(headers["content-length"])
+        while len(body) < want:
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+    else:
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+    return status, headers, body
 
 
 class StreamEnded(Exception):
@@ -192,9 +268,19 @@ class SSEClient:
     comments, retry values, and how the stream ended."""
 
     def __init__(self, host, port, path, headers=None, version="1.1",
-                 timeout=10.0):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+                 timeout=10.0, rcvbuf=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf is not None:
+            # Before connect, so the window we offer stays small: a
+            # subscriber that does not read then blocks the server soon.
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF,
+                                 rcvbuf)
         self.sock.settimeout(timeout)
+        try:
+            self.sock.connect((host, port))
+        except OSError:
+            self.sock.close()
+            raise
         lines = [f"GET {path} HTTP/{version}", f"Host: {host}:{port}",
                  "Accept: text/event-stream"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
@@ -307,6 +393,16 @@ class SSEClient:
         if timeout is not None:
             self.sock.settimeout(timeout * SLOW)
         return [self.next_event() for _ in range(n)]
+
+    def next_comment(self, timeout=10):
+        """The text of the next comment line (a heartbeat is ''), skipping
+        anything else; raise on timeout or end."""
+        self.sock.settimeout(timeout * SLOW)
+        while True:
+            line = self._next_line()
+            if line.startswith(":"):
+                self.comments.append(line[1:])
+                return line[1:]
 
     def read_until_end(self, timeout=10):
         """Every event until the server ends the stream."""

@@ -1,0 +1,792 @@
+/*
+ * ringcastctl: the operator's tool of DESIGN §5: topics and tokens in the
+ * catalog, the ring file's state and reset, publishing from the shell.  It
+ * may run beside ringcastd: LMDB serialises writers and the workers poll the
+ * ring's committed seq.  Exit status: 0 done, 1 usage or not found, 2 failed
+ * (check-config: 1 for a bad configuration).
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libutil.h>
+
+#include "ringcast/catalog.h"
+#include "ringcast/config.h"
+#include "ringcast/ring.h"
+#include "ringcast/sse.h"
+
+#define CTL_OK		0
+#define CTL_USAGE	1	/* also: not found, already exists */
+#define CTL_FAIL	2	/* also: bad config, ring reset refused */
+
+#define ARGS_MAX	4	/* positional arguments of any command */
+
+struct ctl {
+	struct config	 conf;
+	const char	*file;
+};
+
+/* An option of a command: a flag (set) or one with a value (value). */
+struct opt {
+	const char	*name;
+	int		*set;
+	const char	**value;
+};
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: ringcastctl [-f file] command [argument ...]\n"
+	    "  topic add NAME [--private] [--description TEXT]\n"
+	    "  topic rm NAME\n"
+	    "  topic show NAME\n"
+	    "  topic list\n"
+	    "  token add [--publish] [--subscribe] (--topic NAME | --all)\n"
+	    "  token rm ID\n"
+	    "  token list\n"
+	    "  ring info\n"
+	    "  ring reset [--force]\n"
+	    "  publish TOPIC [--event TYPE] [DATA | -]\n"
+	    "  check-config\n");
+	return CTL_USAGE;
+}
+
+/* Split argv into the options of opts and up to ARGS_MAX positional
+ * arguments; "--" ends the options and "-" is positional.  0 or -1. */
+static int
+args_parse(int argc, char **argv, const struct opt *opts, char **pos,
+    int *npos)
+{
+	const struct opt	*o;
+	const char		*eq;
+	size_t			 namelen;
+	int			 i, options = 1;
+
+	*npos = 0;
+	for (i = 0; i < argc; i++) {
+		if (!options || argv[i][0] != '-' || argv[i][1] == '\0') {
+			if (*npos == ARGS_MAX) {
+				warnx("too many arguments");
+				return -1;
+			}
+			pos[(*npos)++] = argv[i];
+			continue;
+		}
+		if (strcmp(argv[i], "--") == 0) {
+			options = 0;
+			continue;
+		}
+		eq = strchr(argv[i], '=');
+		namelen = eq != NULL ? (size_t)(eq - argv[i]) : strlen(argv[i]);
+		for (o = opts; o != NULL && o->name != NULL; o++) {
+			if (strlen(o->name) == namelen &&
+			    strncmp(o->name, argv[i], namelen) == 0)
+				break;
+		}
+		if (o == NULL || o->name == NULL) {
+			warnx("unknown option %.*s", (int)namelen, argv[i]);
+			return -1;
+		}
+		if (o->value == NULL) {
+			if (eq != NULL) {
+				warnx("option %s takes no value", o->name);
+				return -1;
+			}
+			*o->set = 1;
+		} else if (eq != NULL)
+			*o->value = eq + 1;
+		else if (i + 1 < argc)
+			*o->value = argv[++i];
+		else {
+			warnx("option %s needs a value", o->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Parse exactly want positional arguments; otherwise print usage. */
+static int
+args_exact(int argc, char **argv, const struct opt *opts, char **pos,
+    int want)
+{
+	int	 n;
+
+	if (args_parse(argc, argv, opts, pos, &n) == -1)
+		return -1;
+	if (n != want) {
+		warnx("expected %d argument%s, got %d", want,
+		    want == 1 ? "" : "s", n);
+		return -1;
+	}
+	return 0;
+}
+
+static const char *
+iso_time(uint64_t t, char *buf, size_t len)
+{
+	time_t		 tt = (time_t)t;
+	struct tm	 tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "%llu", (unsigned long long)t);
+	return buf;
+}
+
+static struct catalog *
+catalog_get(struct ctl *ctl, int flags)
+{
+	struct catalog	*cat;
+	char		 err[PATH_MAX + 256];
+
+	if (catalog_open(&cat, ctl->conf.catalog_path,
+	    ctl->conf.catalog_map_size, flags, err, sizeof(err)) == -1) {
+		warnx("%s", err);
+		return NULL;
+	}
+	return cat;
+}
+
+static int
+topic_name_check(const char *name)
+{
+	if (catalog_topic_name_valid(name, strlen(name)))
+		return 0;
+	warnx("topic '%s': invalid name (1 to %d of A-Z a-z 0-9 . _ -, with "
+	    "/ or : between segments; no empty, . or .. segment)", name,
+	    TOPIC_NAME_MAX);
+	return -1;
+}
+
+/* One line of `topic list`: name, id, flags, created, description. */
+static int
+topic_print_line(void *arg, const struct catalog_topic *t)
+{
+	char	 when[32];
+
+	(void)arg;
+	printf("%s\t%u\t%s\t%s\t%s\n", t->name, t->id,
+	    (t->flags & CATALOG_TOPIC_PRIVATE) ? "private" : "public",
+	    iso_time(t->created, when, sizeof(when)), t->description);
+	return 0;
+}
+
+static int
+cmd_topic_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct catalog_topic	 t;
+	const char		*desc = "";
+	char			*pos[ARGS_MAX];
+	int			 private = 0, rc = CTL_FAIL;
+	const struct opt	 opts[] = {
+		{ "--private", &private, NULL },
+		{ "--description", NULL, &desc },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_exact(argc, argv, opts, pos, 1) == -1)
+		return usage();
+	if (topic_name_check(pos[0]) == -1)
+		return CTL_USAGE;
+	if (!catalog_topic_description_valid(desc, strlen(desc))) {
+		warnx("topic '%s': description longer than %d bytes or with "
+		    "control characters", pos[0], TOPIC_DESC_MAX);
+		return CTL_USAGE;
+	}
+	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
+		return CTL_FAIL;
+	switch (catalog_topic_add(cat, pos[0],
+	    private ? CATALOG_TOPIC_PRIVATE : 0, desc, &t)) {
+	case CATALOG_FOUND:
+		topic_print_line(NULL, &t);
+		rc = CTL_OK;
+		break;
+	case CATALOG_EXISTS:
+		warnx("topic '%s': already exists (id %u)", pos[0], t.id);
+		rc = CTL_USAGE;
+		break;
+	default:
+		warnx("%s", catalog_error(cat));
+		break;
+	}
+	catalog_close(cat);
+	return rc;
+}
+
+/* The status of a catalog call that names one object. */
+static int
+result_status(struct catalog *cat, enum catalog_result res, const char *what,
+    const char *name)
+{
+	switch (res) {
+	case CATALOG_FOUND:
+		return CTL_OK;
+	case CATALOG_NOT_FOUND:
+		warnx("%s '%s': not found", what, name);
+		return CTL_USAGE;
+	default:
+		warnx("%s", catalog_error(cat));
+		return CTL_FAIL;
+	}
+}
+
+static int
+cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog	*cat;
+	char		*pos[ARGS_MAX];
+	int		 rc;
+
+	if (args_exact(argc, argv, NULL, pos, 1) == -1)
+		return usage();
+	if (topic_name_check(pos[0]) == -1)
+		return CTL_USAGE;
+	if ((cat = catalog_get(ctl, 0)) == NULL)
+		return CTL_FAIL;
+	rc = result_status(cat, catalog_topic_remove(cat, pos[0]), "topic",
+	    pos[0]);
+	if (rc == CTL_OK)
+		printf("topic %s removed, with its tokens\n", pos[0]);
+	catalog_close(cat);
+	return rc;
+}
+
+static int
+cmd_topic_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct catalog_topic	 t;
+	char			*pos[ARGS_MAX], when[32];
+	int			 rc;
+
+	if (args_exact(argc, argv, NULL, pos, 1) == -1)
+		return usage();
+	if (topic_name_check(pos[0]) == -1)
+		return CTL_USAGE;
+	if ((cat = catalog_get(ctl, CATALOG_RDONLY)) == NULL)
+		return CTL_FAIL;
+	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
+	    strlen(pos[0]), &t), "topic", pos[0]);
+	if (rc == CTL_OK)
+		printf("name: %s\nid: %u\nflags: %s\ncreated: %s\n"
+		    "description: %s\n", t.name, t.id,
+		    (t.flags & CATALOG_TOPIC_PRIVATE) ? "private" : "public",
+		    iso_time(t.created, when, sizeof(when)), t.description);
+	catalog_close(cat);
+	return rc;
+}
+
+/* Run a foreach listing over a read-only catalog. */
+static int
+list_status(struct catalog *cat, int res)
+{
+	int	 rc = CTL_OK;
+
+	if (res == -1) {
+		warnx("%s", catalog_error(cat));
+		rc = CTL_FAIL;
+	}
+	if (fflush(stdout) == EOF) {
+		warn("stdout");
+		rc = CTL_FAIL;
+	}
+	catalog_close(cat);
+	return rc;
+}
+
+static int
+cmd_topic_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog	*cat;
+	char		*pos[ARGS_MAX];
+
+	if (args_exact(argc, argv, NULL, pos, 0) == -1)
+		return usage();
+	if ((cat = catalog_get(ctl, CATALOG_RDONLY)) == NULL)
+		return CTL_FAIL;
+	return list_status(cat, catalog_topic_foreach(cat, topic_print_line,
+	    NULL));
+}
+
+static const char *
+rights_text(uint32_t rights)
+{
+	switch (rights & (CATALOG_RIGHT_PUBLISH | CATALOG_RIGHT_SUBSCRIBE)) {
+	case CATALOG_RIGHT_PUBLISH:
+		return "publish";
+	case CATALOG_RIGHT_SUBSCRIBE:
+		return "subscribe";
+	case CATALOG_RIGHT_PUBLISH | CATALOG_RIGHT_SUBSCRIBE:
+		return "publish,subscribe";
+	}
+	return "none";
+}
+
+static int
+cmd_token_add(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct catalog_token	 tok;
+	const char		*topic = NULL;
+	char			*pos[ARGS_MAX], secret[TOKEN_SECRET_LEN + 1];
+	int			 publish = 0, subscribe = 0, all = 0, rc;
+	const struct opt	 opts[] = {
+		{ "--publish", &publish, NULL },
+		{ "--subscribe", &subscribe, NULL },
+		{ "--all", &all, NULL },
+		{ "--topic", NULL, &topic },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_exact(argc, argv, opts, pos, 0) == -1)
+		return usage();
+	if (!publish && !subscribe) {
+		warnx("token add: give --publish, --subscribe or both");
+		return usage();
+	}
+	if ((topic == NULL) == !all) {
+		warnx("token add: give either --topic NAME or --all");
+		return usage();
+	}
+	if (topic != NULL && topic_name_check(topic) == -1)
+		return CTL_USAGE;
+	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
+		return CTL_FAIL;
+	rc = result_status(cat, catalog_token_add(cat,
+	    (publish ? CATALOG_RIGHT_PUBLISH : 0) |
+	    (subscribe ? CATALOG_RIGHT_SUBSCRIBE : 0), topic, secret, &tok),
+	    "topic", topic != NULL ? topic : "*");
+	if (rc == CTL_OK) {
+		printf("id: %s\nsecret: %s\n", tok.id, secret);
+		fprintf(stderr, "ringcastctl: token %s (%s on %s): the secret "
+		    "is shown only this once\n", tok.id,
+		    rights_text(tok.rights), topic != NULL ? topic :
+		    "every topic");
+		explicit_bzero(secret, sizeof(secret));
+	}
+	catalog_close(cat);
+	return rc;
+}
+
+static int
+cmd_token_rm(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog	*cat;
+	char		*pos[ARGS_MAX];
+	int		 rc;
+
+	if (args_exact(argc, argv, NULL, pos, 1) == -1)
+		return usage();
+	if ((cat = catalog_get(ctl, 0)) == NULL)
+		return CTL_FAIL;
+	rc = result_status(cat, catalog_token_remove(cat, pos[0]), "token",
+	    pos[0]);
+	if (rc == CTL_OK)
+		printf("token %s removed\n", pos[0]);
+	catalog_close(cat);
+	return rc;
+}
+
+/* Topic names by id, for `token list`. */
+struct topic_names {
+	struct catalog_topic	*topics;
+	size_t			 n;
+	size_t			 cap;
+};
+
+static int
+topic_names_add(void *arg, const struct catalog_topic *t)
+{
+	struct topic_names	*names = arg;
+	struct catalog_topic	*grown;
+
+	if (names->n == names->cap) {
+		grown = reallocarray(names->topics, names->cap * 2 + 16,
+		    sizeof(*grown));
+		if (grown == NULL)
+			err(CTL_FAIL, "topic list");
+		names->topics = grown;
+		names->cap = names->cap * 2 + 16;
+	}
+	names->topics[names->n++] = *t;
+	return 0;
+}
+
+/* One line of `token list`: id, rights, topic, created; never a secret. */
+static int
+token_print_line(void *arg, const struct catalog_token *tok)
+{
+	struct topic_names	*names = arg;
+	char			 when[32], topic[TOPIC_NAME_MAX + 16];
+	size_t			 i;
+
+	if (tok->topic == 0)
+		strlcpy(topic, "*", sizeof(topic));
+	else
+		snprintf(topic, sizeof(topic), "#%u", tok->topic);
+	for (i = 0; tok->topic != 0 && i < names->n; i++) {
+		if (names->topics[i].id == tok->topic)
+			strlcpy(topic, names->topics[i].name, sizeof(topic));
+	}
+	printf("%s\t%s\t%s\t%s\n", tok->id, rights_text(tok->rights), topic,
+	    iso_time(tok->created, when, sizeof(when)));
+	return 0;
+}
+
+static int
+cmd_token_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct topic_names	 names = { NULL, 0, 0 };
+	char			*pos[ARGS_MAX];
+	int			 res;
+
+	if (args_exact(argc, argv, NULL, pos, 0) == -1)
+		return usage();
+	if ((cat = catalog_get(ctl, CATALOG_RDONLY)) == NULL)
+		return CTL_FAIL;
+	res = catalog_topic_foreach(cat, topic_names_add, &names);
+	if (res == 0)
+		res = catalog_token_foreach(cat, token_print_line, &names);
+	free(names.topics);
+	return list_status(cat, res);
+}
+
+static struct ring *
+ring_get(struct ctl *ctl, int flags, uint64_t seq_floor)
+{
+	struct ring	*ring;
+	char		 err[PATH_MAX + 512];
+
+	if (ring_open(&ring, ctl->conf.ring_path, ctl->conf.ring_size,
+	    ctl->conf.ring_slots, flags, seq_floor, err, sizeof(err)) == -1) {
+		warnx("%s", err);
+		return NULL;
+	}
+	return ring;
+}
+
+static int
+cmd_ring_info(struct ctl *ctl, int argc, char **argv)
+{
+	struct ring		*ring;
+	struct ring_info	 info;
+	char			*pos[ARGS_MAX], when[32];
+
+	if (args_exact(argc, argv, NULL, pos, 0) == -1)
+		return usage();
+	if ((ring = ring_get(ctl, 0, 0)) == NULL)
+		return CTL_FAIL;
+	ring_get_info(ring, &info);
+	printf("file: %s\nversion: %u\nepoch: %llu\ncommitted: %llu\n"
+	    "oldest: %llu\nslots: %u\nused: %llu\nsize: %llu\ncreated: %s\n",
+	    ring_path(ring), info.version, (unsigned long long)info.epoch,
+	    (unsigned long long)info.committed,
+	    (unsigned long long)info.oldest, info.slots,
+	    (unsigned long long)info.used, (unsigned long long)info.size,
+	    iso_time(info.created, when, sizeof(when)));
+	ring_close(ring);
+	return CTL_OK;
+}
+
+/* Take the daemon's pidfile so no ringcastd starts while the ring is
+ * replaced: 0 (*pfh may be NULL), 1 when ringcastd runs (*pid, or -1 when
+ * its pidfile cannot be read), or -1. */
+static int
+pidfile_take(const char *path, struct pidfh **pfh, pid_t *pid)
+{
+	*pid = -1;
+	if ((*pfh = pidfile_open(path, 0644, pid)) != NULL)
+		return 0;
+	/* A locked pidfile whose contents do not parse fails with EINVAL;
+	 * asking without pidptr tells "locked" (EEXIST) apart. */
+	if (errno != EEXIST && errno != ENOENT) {
+		*pid = -1;
+		if ((*pfh = pidfile_open(path, 0644, NULL)) != NULL)
+			return 0;
+	}
+	if (errno == EEXIST)
+		return 1;
+	/* No directory for the pidfile: no daemon can be holding it. */
+	if (errno == ENOENT)
+		return 0;
+	warn("pidfile %s: pidfile_open", path);
+	return -1;
+}
+
+static int
+cmd_ring_reset(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat = NULL;
+	struct ring		*ring;
+	struct pidfh		*pfh = NULL;
+	char			*pos[ARGS_MAX], err[PATH_MAX + 512];
+	char			 pidtext[32];
+	uint64_t		 hwm = 0;
+	pid_t			 pid;
+	int			 force = 0, running, rc = CTL_FAIL;
+	const struct opt	 opts[] = {
+		{ "--force", &force, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_exact(argc, argv, opts, pos, 0) == -1)
+		return usage();
+	running = pidfile_take(ctl->conf.pidfile, &pfh, &pid);
+	if (running == -1 && !force)
+		return CTL_FAIL;
+	if (running == 1) {
+		if (pid > 0)
+			snprintf(pidtext, sizeof(pidtext), "%ld", (long)pid);
+		else
+			strlcpy(pidtext, "unknown", sizeof(pidtext));
+		if (!force) {
+			warnx("ringcastd is running (pid %s); stop it first "
+			    "or use --force", pidtext);
+			return CTL_FAIL;
+		}
+		warnx("ringcastd is running (pid %s); resetting anyway "
+		    "(--force)", pidtext);
+	}
+	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
+		goto out;
+	/* The old ring's ids must stay used: persist them before they go. */
+	if ((ring = ring_get(ctl, 0, 0)) != NULL) {
+		if (catalog_hwm_raise(cat, ring_committed(ring)) == -1) {
+			warnx("%s", catalog_error(cat));
+			ring_close(ring);
+			goto out;
+		}
+		ring_close(ring);
+	} else
+		warnx("ring %s: unreadable; ids continue after the catalog's "
+		    "high-water mark", ctl->conf.ring_path);
+	if (catalog_hwm_get(cat, &hwm) == CATALOG_ERROR) {
+		warnx("%s", catalog_error(cat));
+		goto out;
+	}
+	if (ring_reset(ctl->conf.ring_path, ctl->conf.ring_size,
+	    ctl->conf.ring_slots, hwm, err, sizeof(err)) == -1) {
+		warnx("%s", err);
+		goto out;
+	}
+	printf("ring %s reset; event ids continue after %llu\n",
+	    ctl->conf.ring_path, (unsigned long long)hwm);
+	rc = CTL_OK;
+out:
+	catalog_close(cat);
+	if (pfh != NULL)
+		pidfile_remove(pfh);
+	return rc;
+}
+
+/* Read all of stdin, at most max bytes; the buffer is the caller's. */
+static int
+read_stdin(size_t max, char **data, size_t *len)
+{
+	char	*buf;
+	size_t	 used = 0;
+	ssize_t	 n;
+
+	if ((buf = malloc(max + 1)) == NULL)
+		return -1;
+	while ((n = read(STDIN_FILENO, buf + used, max + 1 - used)) != 0) {
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			free(buf);
+			return -1;
+		}
+		used += (size_t)n;
+		if (used > max)
+			break;
+	}
+	*data = buf;
+	*len = used;
+	return 0;
+}
+
+static int
+publish_hwm(void *arg, uint64_t ceiling)
+{
+	return catalog_hwm_raise(arg, ceiling);
+}
+
+/* Encode data[len] as an event of topic and append it to the ring. */
+static int
+publish_append(struct ctl *ctl, struct catalog *cat,
+    const struct catalog_topic *topic, const char *type, const char *data,
+    size_t len)
+{
+	struct ring	*ring;
+	char		*body;
+	size_t		 typelen = type != NULL ? strlen(type) : 0;
+	size_t		 size = sse_body_size(typelen, data, len);
+	uint64_t	 hwm, seq;
+	int		 rc = CTL_FAIL;
+
+	if (catalog_hwm_get(cat, &hwm) == CATALOG_ERROR) {
+		warnx("%s", catalog_error(cat));
+		return CTL_FAIL;
+	}
+	if ((body = malloc(size)) == NULL) {
+		warn("publish to '%s'", topic->name);
+		return CTL_FAIL;
+	}
+	sse_encode_body(body, size, type, typelen, data, len);
+	if ((ring = ring_get(ctl, RING_CREATE, hwm)) == NULL)
+		goto out;
+	ring_set_hwm(ring, publish_hwm, cat);
+	if (ring_append(ring, topic->id, body, size, &seq) == -1) {
+		rc = errno == EMSGSIZE ? CTL_USAGE : CTL_FAIL;
+		warn("publish to '%s': ring %s: ring_append", topic->name,
+		    ctl->conf.ring_path);
+	} else {
+		printf("%llu\n", (unsigned long long)seq);
+		rc = CTL_OK;
+	}
+	ring_close(ring);
+out:
+	free(body);
+	return rc;
+}
+
+static int
+cmd_publish(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct catalog_topic	 topic;
+	const char		*type = NULL;
+	char			*pos[ARGS_MAX], *input = NULL, *data;
+	size_t			 len, max = ctl->conf.max_event_bytes;
+	int			 n, rc;
+	const struct opt	 opts[] = {
+		{ "--event", NULL, &type },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_parse(argc, argv, opts, pos, &n) == -1 || n < 1 || n > 2)
+		return usage();
+	if (topic_name_check(pos[0]) == -1)
+		return CTL_USAGE;
+	if (type != NULL && !sse_event_type_valid(type, strlen(type))) {
+		warnx("publish to '%s': bad event type (1 to %d bytes, no CR, "
+		    "LF or NUL)", pos[0], SSE_EVENT_TYPE_MAX);
+		return CTL_USAGE;
+	}
+	if (n == 2 && strcmp(pos[1], "-") != 0) {
+		data = pos[1];
+		len = strlen(data);
+	} else if (read_stdin(max, &input, &len) == -1) {
+		warn("publish to '%s': stdin", pos[0]);
+		return CTL_FAIL;
+	} else
+		data = input;
+	if (len > max) {
+		warnx("publish to '%s': data is over max_event_bytes (%zu)",
+		    pos[0], max);
+		free(input);
+		return CTL_USAGE;
+	}
+	if ((cat = catalog_get(ctl, 0)) == NULL) {
+		free(input);
+		return CTL_FAIL;
+	}
+	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
+	    strlen(pos[0]), &topic), "topic", pos[0]);
+	if (rc == CTL_OK)
+		rc = publish_append(ctl, cat, &topic, type, data, len);
+	catalog_close(cat);
+	free(input);
+	return rc;
+}
+
+static const struct command {
+	const char	*group;
+	const char	*name;		/* NULL: the group is the command */
+	int		(*fn)(struct ctl *, int, char **);
+} commands[] = {
+	{ "topic", "add", cmd_topic_add },
+	{ "topic", "rm", cmd_topic_rm },
+	{ "topic", "show", cmd_topic_show },
+	{ "topic", "list", cmd_topic_list },
+	{ "token", "add", cmd_token_add },
+	{ "token", "rm", cmd_token_rm },
+	{ "token", "list", cmd_token_list },
+	{ "ring", "info", cmd_ring_info },
+	{ "ring", "reset", cmd_ring_reset },
+	{ "publish", NULL, cmd_publish },
+	{ "check-config", NULL, NULL },
+};
+
+static const struct command *
+command_find(int argc, char **argv, int *used)
+{
+	size_t	 i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].group, argv[0]) != 0)
+			continue;
+		if (commands[i].name == NULL) {
+			*used = 1;
+			return &commands[i];
+		}
+		if (argc > 1 && strcmp(commands[i].name, argv[1]) == 0) {
+			*used = 2;
+			return &commands[i];
+		}
+	}
+	return NULL;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct ctl		 ctl;
+	const struct command	*cmd;
+	char			 err[8192];
+	int			 ch, used;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.file = CONFIG_DEFAULT_FILE;
+	while ((ch = getopt(argc, argv, "+f:")) != -1) {
+		switch (ch) {
+		case 'f':
+			ctl.file = optarg;
+			break;
+		default:
+			return usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		return usage();
+	if ((cmd = command_find(argc, argv, &used)) == NULL) {
+		warnx("unknown command '%s%s%s'", argv[0],
+		    argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+		return usage();
+	}
+	if (cmd->fn == NULL && argc > used)
+		return usage();
+	if (config_load(&ctl.conf, ctl.file, err, sizeof(err)) == -1) {
+		fprintf(stderr, "%s\n", err);
+		if (cmd->fn != NULL)
+			return CTL_FAIL;
+		fprintf(stderr, "configuration test failed\n");
+		return CTL_USAGE;
+	}
+	if (cmd->fn == NULL) {
+		printf("configuration OK\n");
+		return CTL_OK;
+	}
+	return cmd->fn(&ctl, argc - used, argv + used);
+}
