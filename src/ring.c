@@ -434,6 +434,32 @@ ring_state_check(const struct ring *ring)
 }
 
 /*
+ * Is the lock's type word what ring_mutex_init writes?  Within one boot the
+ * lock is used as the file holds it, and glibc takes a mutex down the path
+ * its type word names: a corrupt one (a normal or elided mutex where a robust
+ * one was made) crashes inside pthread_mutex_lock.  The type never changes
+ * after initialisation, so compare it with a fresh mutex's.
+ */
+static int
+ring_lock_kind_valid(const pthread_mutex_t *lock)
+{
+#ifdef __GLIBC__
+	pthread_mutex_t	 fresh;
+	int		 kind;
+
+	if (ring_mutex_init(&fresh) != 0)
+		return 1;
+	/* Read before destroy, which marks the type word invalid. */
+	kind = fresh.__data.__kind;
+	pthread_mutex_destroy(&fresh);
+	return lock->__data.__kind == kind;
+#else
+	(void)lock;
+	return 1;
+#endif
+}
+
+/*
  * The lock lives in the file, so after a reboot it may read as held by a
  * thread that no longer exists.  The first opener of each boot (serialised
  * by flock) initialises it afresh; no process of this boot can hold it yet.
@@ -463,6 +489,9 @@ ring_attach(struct ring *ring, int fd, char *err, size_t errlen)
 	flock(fd, LOCK_UN);
 	if (rc != 0)
 		return rc;
+	if (!ring_lock_kind_valid(&hdr->lock))
+		return ring_error(err, errlen, "ring %s: corrupt header "
+		    "(writer lock)" RING_FIX, ring->path);
 	/* Bounded: a file corrupted within this boot may hold a lock word
 	 * that no thread will ever release. */
 	if (ring_lock(ring, RING_OPEN_LOCK_WAIT) == -1)

@@ -34,8 +34,12 @@ static size_t
 body_walk(char *out, const char *type, size_t typelen, const void *data,
     size_t len)
 {
-	const unsigned char	*p = data, *end = p + len, *line;
+	const unsigned char	*p = data, *end, *line;
 	size_t			 pos = 0;
+
+	/* An empty body may come as NULL (a POST without one); NULL + 0 is
+	 * undefined behaviour, so do not compute it. */
+	end = len > 0 ? p + len : p;
 
 	if (typelen > 0) {
 		body_put(out, &pos, SSE_EVENT_PREFIX, strlen(SSE_EVENT_PREFIX));

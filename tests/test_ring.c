@@ -680,6 +680,21 @@ test_ring_open_rejects_corrupt_state(void **state)
 	assert_error(f, 64 * KB, 256, "corrupt state");
 }
 
+/* Found by fuzz_ring_open: within the boot that made it, the lock is used
+ * as the file holds it, and a corrupt type word sent glibc down a path that
+ * crashed.  The lock is on the header's sixth cache line (320); glibc keeps
+ * the type at offset 16 of a pthread_mutex_t. */
+static void
+test_ring_open_rejects_corrupt_lock_type(void **state)
+{
+	struct fixture	*f = *state;
+	const int	 kind = 0;
+
+	make_ring_file(f, 64 * KB, 256);
+	patch_file(f->path, 320 + 16, &kind, sizeof(kind));
+	assert_error(f, 64 * KB, 256, "corrupt header (writer lock)");
+}
+
 static void
 test_ring_open_survives_garbage_files(void **state)
 {
@@ -1248,6 +1263,7 @@ main(void)
 		T(test_ring_open_rejects_wrong_size),
 		T(test_ring_open_rejects_wrong_slots),
 		T(test_ring_open_rejects_corrupt_state),
+		T(test_ring_open_rejects_corrupt_lock_type),
 		T(test_ring_open_survives_garbage_files),
 		T(test_ring_append_rejects_oversized_frame),
 		T(test_ring_notify_hook_sees_each_seq),

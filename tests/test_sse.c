@@ -100,6 +100,20 @@ test_sse_encode_body_returns_0_when_cap_too_small(void **state)
 	}
 }
 
+/* A publish without a body hands over NULL and 0 (found by fuzz_conn:
+ * NULL + 0 is undefined behaviour, and UBSan stops the server on it). */
+static void
+test_sse_encodes_a_null_empty_body(void **state)
+{
+	char	 buf[32];
+
+	(void)state;
+	assert_int_equal(sse_body_size(0, NULL, 0), 7);
+	assert_int_equal(sse_encode_body(buf, sizeof(buf), "t", 1, NULL, 0),
+	    16);
+	assert_memory_equal(buf, "event: t\ndata: \n", 16);
+}
+
 static void
 test_sse_encode_id_formats_the_last_line(void **state)
 {
@@ -183,6 +197,7 @@ main(void)
 		T(test_sse_encodes_the_table),
 		T(test_sse_body_size_is_bytes_written),
 		T(test_sse_encode_body_returns_0_when_cap_too_small),
+		T(test_sse_encodes_a_null_empty_body),
 		T(test_sse_encode_id_formats_the_last_line),
 		T(test_sse_event_type_validation),
 		T(test_sse_parse_event_id_accepts_1_to_20_digits),

@@ -18,7 +18,8 @@
 #define SSE_ID_MAX		32	/* "id: " + 20 digits + "\n\n" fits */
 
 /* Exact size of the encoded body of data[len] with an event type of typelen
- * bytes (0: none).  Never fails; the caller checks it against its limits. */
+ * bytes (0: none); data may be NULL when len is 0.  Never fails; the caller
+ * checks it against its limits. */
 size_t	sse_body_size(size_t typelen, const void *data, size_t len);
 /* Encode the body into buf[cap]; returns the bytes written, or 0 if cap is
  * smaller than sse_body_size() (nothing useful is written then). */

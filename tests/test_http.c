@@ -1,0 +1,302 @@
+/*
+ * test_http: the request reader of DESIGN §4 without a socket: requests cut
+ * anywhere, pipelining, the header and body limits, the smuggling-prone
+ * requests it refuses, percent-decoding and query parsing.
+ */
+#include <sys/types.h>
+
+#include "rc_test.h"
+#include "ringcast/http.h"
+
+#define HOST	"Host: x\r\n"
+
+/* Feed text in pieces of step bytes (0: whole) until a verdict. */
+static size_t
+feed(struct http_reader *r, const char *text, size_t step)
+{
+	size_t	 len = strlen(text), off = 0, n, piece;
+
+	while (off < len && r->state == HTTP_READING) {
+		piece = step == 0 || step > len - off ? len - off : step;
+		n = http_reader_feed(r, text + off, piece);
+		off += n;
+		if (n < piece)
+			break;
+	}
+	return off;
+}
+
+static void
+test_http_reads_a_request_cut_anywhere(void **state)
+{
+	const char	*text = "GET /events/a?x=1 HTTP/1.1\r\n" HOST
+			    "Last-Event-ID: 42\r\nOrigin: http://o\r\n\r\n";
+	struct http_reader r;
+	size_t		 step;
+
+	(void)state;
+	for (step = 0; step < 9; step++) {
+		http_reader_init(&r, 4096, 1024);
+		assert_int_equal(feed(&r, text, step), strlen(text));
+		assert_int_equal(r.state, HTTP_REQUEST_READY);
+		assert_int_equal(r.req.method, HTTP_GET);
+		assert_string_equal(r.req.url, "/events/a?x=1");
+		assert_string_equal(r.req.last_event_id, "42");
+		assert_string_equal(r.req.origin, "http://o");
+		http_reader_free(&r);
+	}
+}
+
+static void
+test_http_takes_pipelined_requests_one_at_a_time(void **state)
+{
+	const char	*text = "POST /publish/a HTTP/1.1\r\n" HOST
+			    "Content-Length: 3\r\n\r\nabc"
+			    "GET /healthz HTTP/1.1\r\n" HOST "\r\n";
+	struct http_reader r;
+	size_t		 n;
+
+	(void)state;
+	http_reader_init(&r, 4096, 1024);
+	n = http_reader_feed(&r, text, strlen(text));
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	assert_int_equal(r.req.bodylen, 3);
+	assert_memory_equal(r.req.body, "abc", 3);
+	/* Nothing more is taken until the first is answered. */
+	assert_int_equal(http_reader_feed(&r, text + n, strlen(text + n)), 0);
+	http_reader_next(&r);
+	assert_int_equal(http_reader_feed(&r, text + n, strlen(text + n)),
+	    strlen(text + n));
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	assert_string_equal(r.req.url, "/healthz");
+	http_reader_free(&r);
+}
+
+static void
+test_http_reads_a_chunked_body(void **state)
+{
+	const char	*text = "POST /publish/a HTTP/1.1\r\n" HOST
+			    "Transfer-Encoding: chunked\r\n\r\n"
+			    "3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n";
+	struct http_reader r;
+
+	(void)state;
+	http_reader_init(&r, 4096, 1024);
+	feed(&r, text, 5);
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	assert_int_equal(r.req.bodylen, 5);
+	assert_memory_equal(r.req.body, "abcde", 5);
+	http_reader_free(&r);
+}
+
+static void
+assert_refused(const char *text, uint32_t max_header, uint32_t max_body,
+    int status)
+{
+	struct http_reader r;
+
+	http_reader_init(&r, max_header, max_body);
+	feed(&r, text, 0);
+	assert_int_equal(r.state, HTTP_ERROR);
+	assert_int_equal(r.error_status, status);
+	assert_non_null(r.error_reason);
+	http_reader_free(&r);
+}
+
+static void
+test_http_rejects_duplicate_content_length(void **state)
+{
+	(void)state;
+	assert_refused("POST /publish/a HTTP/1.1\r\n" HOST
+	    "Content-Length: 3\r\nContent-Length: 3\r\n\r\nabc", 4096, 1024,
+	    400);
+}
+
+static void
+test_http_rejects_content_length_with_transfer_encoding(void **state)
+{
+	(void)state;
+	assert_refused("POST /publish/a HTTP/1.1\r\n" HOST
+	    "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "0\r\n\r\n", 4096, 1024, 400);
+}
+
+static void
+test_http_rejects_transfer_encoding_other_than_chunked(void **state)
+{
+	(void)state;
+	assert_refused("POST /publish/a HTTP/1.1\r\n" HOST
+	    "Transfer-Encoding: gzip\r\n\r\n", 4096, 1024, 400);
+}
+
+static void
+test_http_rejects_repeated_header_it_reads(void **state)
+{
+	(void)state;
+	assert_refused("GET /events/a HTTP/1.1\r\n" HOST
+	    "Last-Event-ID: 1\r\nLast-Event-ID: 2\r\n\r\n", 4096, 1024, 400);
+}
+
+static void
+test_http_rejects_http11_without_host(void **state)
+{
+	(void)state;
+	assert_refused("GET /events/a HTTP/1.1\r\n\r\n", 4096, 1024, 400);
+}
+
+static void
+test_http_rejects_unknown_method_with_405(void **state)
+{
+	(void)state;
+	assert_refused("BREW /pot HTTP/1.1\r\n" HOST "\r\n", 4096, 1024, 405);
+}
+
+static void
+test_http_limits_header_bytes_with_431(void **state)
+{
+	char	 text[2048];
+
+	(void)state;
+	snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n" HOST
+	    "X-Pad: %0900d\r\n\r\n", 0);
+	assert_refused(text, 512, 1024, 431);
+}
+
+static void
+test_http_limits_body_bytes_with_413(void **state)
+{
+	(void)state;
+	assert_refused("POST /publish/a HTTP/1.1\r\n" HOST
+	    "Content-Length: 11\r\n\r\nhello world", 4096, 10, 413);
+	assert_refused("POST /publish/a HTTP/1.1\r\n" HOST
+	    "Transfer-Encoding: chunked\r\n\r\nb\r\nhello world\r\n0\r\n\r\n",
+	    4096, 10, 413);
+}
+
+static void
+test_http_marks_overlong_values(void **state)
+{
+	char		 text[512];
+	struct http_reader r;
+
+	(void)state;
+	snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n" HOST
+	    "Last-Event-ID: %070d\r\n\r\n", 1);
+	http_reader_init(&r, 4096, 1024);
+	feed(&r, text, 0);
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	assert_true(r.req.overlong & HTTP_SEEN_LAST_EVENT_ID);
+	http_reader_free(&r);
+}
+
+static void
+test_http_eof_mid_request_is_400(void **state)
+{
+	struct http_reader r;
+
+	(void)state;
+	http_reader_init(&r, 4096, 1024);
+	feed(&r, "GET / HTT", 0);
+	http_reader_eof(&r);
+	assert_int_equal(r.state, HTTP_ERROR);
+	assert_int_equal(r.error_status, 400);
+	http_reader_free(&r);
+	/* Between requests, EOF is a clean close. */
+	http_reader_init(&r, 4096, 1024);
+	http_reader_eof(&r);
+	assert_int_equal(r.state, HTTP_READING);
+	http_reader_free(&r);
+}
+
+static void
+test_http_percent_decodes(void **state)
+{
+	char	 out[16];
+
+	(void)state;
+	assert_int_equal(http_percent_decode("a%2Fb+c", 7, out, sizeof(out)),
+	    5);
+	assert_string_equal(out, "a/b+c");
+	assert_int_equal(http_percent_decode("%00", 3, out, sizeof(out)), -1);
+	assert_int_equal(http_percent_decode("%zz", 3, out, sizeof(out)), -1);
+	assert_int_equal(http_percent_decode("%4", 2, out, sizeof(out)), -1);
+	assert_int_equal(http_percent_decode("abcd", 4, out, 4), -1);
+	assert_int_equal(http_percent_decode("abc", 3, out, 4), 3);
+}
+
+static void
+test_http_splits_url_and_query(void **state)
+{
+	struct http_request	 req;
+	char			*path;
+	const char		*query;
+	char			 url[] = "/events/a%3Ab?topic=x";
+
+	(void)state;
+	memset(&req, 0, sizeof(req));
+	req.url = url;
+	req.urllen = strlen(url);
+	assert_int_equal(http_url_split(&req, &path, &query), 0);
+	assert_string_equal(path, "/events/a:b");
+	assert_string_equal(query, "topic=x");
+	free(path);
+	req.url = (char *)"http://x/";
+	req.urllen = strlen(req.url);
+	assert_int_equal(http_url_split(&req, &path, &query), -1);
+	req.url = (char *)"/a#frag";
+	req.urllen = strlen(req.url);
+	assert_int_equal(http_url_split(&req, &path, &query), -1);
+}
+
+static void
+test_http_query_next_finds_each_value(void **state)
+{
+	const char	*q = "topic=a&x=1&topic=b+c%21&topic=%zz&topicx=d";
+	char		 out[8];
+	size_t		 pos = 0;
+
+	(void)state;
+	assert_int_equal(http_query_next(q, "topic", &pos, out, sizeof(out)),
+	    1);
+	assert_string_equal(out, "a");
+	assert_int_equal(http_query_next(q, "topic", &pos, out, sizeof(out)),
+	    4);
+	assert_string_equal(out, "b c!");
+	assert_int_equal(http_query_next(q, "topic", &pos, out, sizeof(out)),
+	    -2);
+	assert_int_equal(http_query_next(q, "topic", &pos, out, sizeof(out)),
+	    -1);
+	pos = 0;
+	assert_int_equal(http_query_next("k=toolongvalue", "k", &pos, out,
+	    sizeof(out)), -2);
+	pos = 0;
+	assert_int_equal(http_query_next(NULL, "k", &pos, out, sizeof(out)),
+	    -1);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(name) cmocka_unit_test(name)
+		T(test_http_reads_a_request_cut_anywhere),
+		T(test_http_takes_pipelined_requests_one_at_a_time),
+		T(test_http_reads_a_chunked_body),
+		T(test_http_rejects_duplicate_content_length),
+		T(test_http_rejects_content_length_with_transfer_encoding),
+		T(test_http_rejects_transfer_encoding_other_than_chunked),
+		T(test_http_rejects_repeated_header_it_reads),
+		T(test_http_rejects_http11_without_host),
+		T(test_http_rejects_unknown_method_with_405),
+		T(test_http_limits_header_bytes_with_431),
+		T(test_http_limits_body_bytes_with_413),
+		T(test_http_marks_overlong_values),
+		T(test_http_eof_mid_request_is_400),
+		T(test_http_percent_decodes),
+		T(test_http_splits_url_and_query),
+		T(test_http_query_next_finds_each_value),
+#undef T
+	};
+
+	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
+}
