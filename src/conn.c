@@ -105,6 +105,8 @@ conn_new(struct worker *w, int fd, int admin,
 void
 conn_close(struct worker *w, struct conn *c)
 {
+	if (c->state == CONN_CLOSED)
+		return;
 	if (c->state == CONN_STREAM) {
 		TAILQ_REMOVE(&w->streams, c, link);
 		w->nstreams--;
@@ -115,9 +117,25 @@ conn_close(struct worker *w, struct conn *c)
 	/* close(2) also removes the fd from the epoll set. */
 	close(c->fd);
 	conn_io_free(c->io);
+	c->io = NULL;
 	free(c->topics);
-	free(c);
+	c->topics = NULL;
+	/* Freed by the worker after this batch of events: a later event of
+	 * the same batch may still name this connection. */
+	c->state = CONN_CLOSED;
+	TAILQ_INSERT_TAIL(&w->closed, c, link);
 	w->nconns--;
+}
+
+void
+conn_reap(struct worker *w)
+{
+	struct conn	*c;
+
+	while ((c = TAILQ_FIRST(&w->closed)) != NULL) {
+		TAILQ_REMOVE(&w->closed, c, link);
+		free(c);
+	}
 }
 
 /* Shut our side and wait briefly for the peer's EOF, so an unread request
@@ -1199,9 +1217,10 @@ conn_keep_pending(struct conn *c, const char *rest, size_t len)
 	return 0;
 }
 
-/* Feed bytes to the reader and act on what it says; 1 when the connection
- * is no longer reading (answered, streaming or closed). */
-static int
+/* Feed bytes to the reader and act on what it says.  Afterwards the
+ * connection is still reading (CONN_REQUEST: a partial request, or the next
+ * one after a keep-alive answer), or it has moved on. */
+static void
 conn_feed(struct worker *w, struct conn *c, const char *data, size_t len)
 {
 	struct http_reader	*r = &c->io->reader;
@@ -1209,7 +1228,7 @@ conn_feed(struct worker *w, struct conn *c, const char *data, size_t len)
 
 	used = http_reader_feed(r, data, len);
 	if (r->state == HTTP_READING)
-		return 0;
+		return;
 	if (r->state == HTTP_ERROR) {
 		c->flags |= CONN_CLOSE;
 		if (r->error_status == 405)
@@ -1218,16 +1237,18 @@ conn_feed(struct worker *w, struct conn *c, const char *data, size_t len)
 		else
 			conn_error(w, c, r->error_status, NULL, "%s",
 			    r->error_reason);
-		return 1;
+		return;
 	}
 	if (conn_keep_pending(c, data + used, len - used) == -1) {
 		conn_close(w, c);
-		return 1;
+		return;
 	}
 	conn_handle_request(w, c);
-	return 1;
 }
 
+/* Read and serve requests until the socket is drained or the connection
+ * moves on.  Pipelined requests are served in this loop, one at a time,
+ * never by recursion. */
 static void
 conn_read_request(struct worker *w, struct conn *c)
 {
@@ -1235,18 +1256,17 @@ conn_read_request(struct worker *w, struct conn *c)
 	char	*pending;
 	size_t	 pendinglen;
 
-	if (c->io->pendinglen > 0) {
-		pending = c->io->pending;
-		pendinglen = c->io->pendinglen;
-		c->io->pending = NULL;
-		c->io->pendinglen = 0;
-		c->last_io_ms = w->now_ms;
-		n = conn_feed(w, c, pending, pendinglen);
-		free(pending);
-		if (n)
-			return;
-	}
-	for (;;) {
+	while (c->state == CONN_REQUEST) {
+		if (c->io->pendinglen > 0) {
+			pending = c->io->pending;
+			pendinglen = c->io->pendinglen;
+			c->io->pending = NULL;
+			c->io->pendinglen = 0;
+			c->last_io_ms = w->now_ms;
+			conn_feed(w, c, pending, pendinglen);
+			free(pending);
+			continue;
+		}
 		n = recv(c->fd, w->iobuf, w->iobufsize, 0);
 		if (n == -1 && errno == EINTR)
 			continue;
@@ -1265,13 +1285,12 @@ conn_read_request(struct worker *w, struct conn *c)
 		}
 		if (!c->io->reader.started)
 			c->last_io_ms = w->now_ms;
-		if (conn_feed(w, c, w->iobuf, (size_t)n))
-			return;
+		conn_feed(w, c, w->iobuf, (size_t)n);
 	}
 }
 
-/* Write the answer; when it is out, keep the connection for the next
- * request or close it. */
+/* Write the answer; when it is out, close, or go back to CONN_REQUEST for
+ * the next request (the caller reads it). */
 static void
 conn_write_out(struct worker *w, struct conn *c)
 {
@@ -1292,7 +1311,6 @@ conn_write_out(struct worker *w, struct conn *c)
 	c->flags |= CONN_SERVED;
 	c->state = CONN_REQUEST;
 	c->last_io_ms = w->now_ms;
-	conn_read_request(w, c);
 }
 
 /* Read and discard what a stream or lingering peer sends; close at EOF. */
@@ -1318,20 +1336,23 @@ conn_discard_input(struct worker *w, struct conn *c)
 void
 conn_on_event(struct worker *w, struct conn *c, uint32_t events)
 {
+	if (c->state == CONN_CLOSED)
+		return;
 	if (events & EPOLLERR) {
 		conn_close(w, c);
 		return;
 	}
 	switch (c->state) {
 	case CONN_STREAM:
-		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
-			if (events & EPOLLHUP) {
-				conn_close(w, c);
-				return;
-			}
+		if (events & EPOLLHUP) {
+			conn_close(w, c);
+			return;
+		}
+		if (events & (EPOLLIN | EPOLLRDHUP)) {
 			/* conn_discard_input closes at EOF. */
 			conn_discard_input(w, c);
-			return;
+			if (c->state != CONN_STREAM)
+				return;
 		}
 		if (events & EPOLLOUT) {
 			c->flags &= ~CONN_BLOCKED;
@@ -1350,6 +1371,8 @@ conn_on_event(struct worker *w, struct conn *c, uint32_t events)
 		if ((events & EPOLLOUT) && (c->flags & CONN_BLOCKED)) {
 			c->flags &= ~CONN_BLOCKED;
 			conn_write_out(w, c);
+			if (c->state == CONN_REQUEST)
+				conn_read_request(w, c);
 		} else if (events & EPOLLHUP)
 			conn_close(w, c);
 		return;

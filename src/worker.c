@@ -369,6 +369,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	w->now_ms = worker_clock_ms();
 	TAILQ_INIT(&w->streams);
 	TAILQ_INIT(&w->requests);
+	TAILQ_INIT(&w->closed);
 
 	snprintf(title, sizeof(title), "worker %u", p->index);
 	log_procname(title);
@@ -513,6 +514,7 @@ worker_main(const struct worker_params *params)
 		/* One validated copy per worker, then every stream. */
 		if (more > 0 || ring_committed(w->ring) > w->window.last)
 			more = worker_fanout(w);
+		conn_reap(w);
 	}
 	metrics_add(w->slot, METRICS_STREAMS_DRAINED, w->drained);
 	log_info("exiting: %zu streams ended at a frame boundary", w->drained);

@@ -22,6 +22,7 @@ enum conn_state {
 	CONN_RESPONSE,		/* writing an answer, then maybe keep-alive */
 	CONN_STREAM,		/* an SSE stream */
 	CONN_LINGER,		/* write side shut; waiting for the peer's EOF */
+	CONN_CLOSED,		/* closed; freed after the current event batch */
 };
 
 enum conn_flag {
@@ -64,8 +65,11 @@ struct conn {
 /* Make a connection for an accepted socket; NULL on allocation failure. */
 struct conn *conn_new(struct worker *w, int fd, int admin,
 	    const struct sockaddr_storage *peer);
-/* Close the socket and free everything; unlinks it from the worker. */
+/* Close the socket and release what the connection holds; it is unlinked
+ * from the worker and freed by conn_reap(), so a stale event is harmless. */
 void	conn_close(struct worker *w, struct conn *c);
+/* Free the connections closed since the last call. */
+void	conn_reap(struct worker *w);
 /* Handle epoll events on the connection (it may be closed on return). */
 void	conn_on_event(struct worker *w, struct conn *c, uint32_t events);
 /* Send a stream what it is owed now: -1 if the conn was closed, 1 if more

@@ -81,6 +81,7 @@ struct worker {
 	struct window		 window;
 	struct conn_list	 streams;
 	struct conn_list	 requests;
+	struct conn_list	 closed;	/* freed after each batch */
 	size_t			 nstreams;
 	size_t			 nconns;
 	char			*iobuf;		/* one read buffer for all */

@@ -58,6 +58,7 @@ setup(void)
 	w->now_ms = BASE_MS;
 	TAILQ_INIT(&w->streams);
 	TAILQ_INIT(&w->requests);
+	TAILQ_INIT(&w->closed);
 	if (ring_open(&w->ring, conf.ring_path, conf.ring_size,
 	    conf.ring_slots, RING_CREATE, 0, err, sizeof(err)) == -1 ||
 	    catalog_open(&w->cat, conf.catalog_path, conf.catalog_map_size,
@@ -243,6 +244,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (conn_alive(w, c))
 		conn_close(w, c);
+	/* A stale event for a closed connection, as a later event of the
+	 * same epoll batch would be: harmless until the worker reaps. */
+	conn_on_event(w, c, EPOLLIN | EPOLLOUT | EPOLLHUP);
+	conn_reap(w);
 	client_read(sv[0]);
 	close(sv[0]);
 

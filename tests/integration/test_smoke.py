@@ -68,3 +68,23 @@ def test_over_the_cap_streams_soft_reject_and_publishes_get_503(make_server):
     assert int(headers["retry-after"]) > 0
     for h in held:
         h.close()
+
+
+def test_two_thousand_pipelined_requests_are_answered_in_order(make_server):
+    import socket
+    srv = make_server(catalog={"auto_create_topics": "yes"})
+    n = 2000
+    req = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    last = b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=20)
+    s.sendall(req * n + last)
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    assert data.count(b"HTTP/1.1 200 OK\r\n") == n
+    assert data.rstrip().endswith(b"no such resource")
+    assert data.count(b"HTTP/1.1 404 ") == 1
