@@ -4,6 +4,7 @@
  * scrape is a moment's snapshot, never a torn 64-bit value.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -179,6 +180,28 @@ static const char *const kind_names[METRICS_CONN_KINDS] = {
 	"stream", "request", "admin"
 };
 
+/* One gauge per live worker, from the uint64_t at offset in its slot. */
+static int
+metrics_render_gauge(const struct metrics *m, struct buf *out,
+    const char *name, const char *help, size_t offset)
+{
+	const uint64_t	*value;
+	unsigned int	 i;
+	int		 rc;
+
+	rc = buf_printf(out, "# HELP %s %s\n# TYPE %s gauge\n", name, help,
+	    name);
+	for (i = 0; i < m->nslots; i++) {
+		if (!__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
+			continue;
+		value = (const uint64_t *)((const char *)&m->slots[i] + offset);
+		rc |= buf_printf(out, "%s{worker=\"%u\"} %llu\n", name, i,
+		    (unsigned long long)__atomic_load_n(value,
+		    __ATOMIC_RELAXED));
+	}
+	return rc;
+}
+
 int
 metrics_render(const struct metrics *m, const struct ring *ring,
     struct buf *out)
@@ -210,32 +233,16 @@ metrics_render(const struct metrics *m, const struct ring *ring,
 			    LOAD(m->slots[i].counters[c]));
 		}
 	}
-	rc |= buf_printf(out, "# HELP ringcast_worker_resident_bytes Resident "
-	    "set size of each worker.\n"
-	    "# TYPE ringcast_worker_resident_bytes gauge\n");
-	for (i = 0; i < m->nslots; i++)
-		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
-			rc |= buf_printf(out, "ringcast_worker_resident_bytes"
-			    "{worker=\"%u\"} %llu\n", i, (unsigned long long)
-			    LOAD(m->slots[i].rss_bytes));
-	rc |= buf_printf(out, "# HELP ringcast_jemalloc_allocated_bytes Bytes "
-	    "allocated by each worker (jemalloc stats.allocated).\n"
-	    "# TYPE ringcast_jemalloc_allocated_bytes gauge\n");
-	for (i = 0; i < m->nslots; i++)
-		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
-			rc |= buf_printf(out, "ringcast_jemalloc_allocated_"
-			    "bytes{worker=\"%u\"} %llu\n", i,
-			    (unsigned long long)
-			    LOAD(m->slots[i].jemalloc_allocated));
-	rc |= buf_printf(out, "# HELP ringcast_jemalloc_resident_bytes Bytes "
-	    "resident in each worker's allocator (jemalloc stats.resident).\n"
-	    "# TYPE ringcast_jemalloc_resident_bytes gauge\n");
-	for (i = 0; i < m->nslots; i++)
-		if (__atomic_load_n(&m->slots[i].active, __ATOMIC_ACQUIRE))
-			rc |= buf_printf(out, "ringcast_jemalloc_resident_"
-			    "bytes{worker=\"%u\"} %llu\n", i,
-			    (unsigned long long)
-			    LOAD(m->slots[i].jemalloc_resident));
+	rc |= metrics_render_gauge(m, out, "ringcast_worker_resident_bytes",
+	    "Resident set size of each worker.",
+	    offsetof(struct metrics_slot, rss_bytes));
+	rc |= metrics_render_gauge(m, out, "ringcast_jemalloc_allocated_bytes",
+	    "Bytes allocated by each worker (jemalloc stats.allocated).",
+	    offsetof(struct metrics_slot, jemalloc_allocated));
+	rc |= metrics_render_gauge(m, out, "ringcast_jemalloc_resident_bytes",
+	    "Bytes resident in each worker's allocator (jemalloc "
+	    "stats.resident).", offsetof(struct metrics_slot,
+	    jemalloc_resident));
 	if (ring != NULL) {
 		ring_get_info(ring, &info);
 		rc |= buf_printf(out,
