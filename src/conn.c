@@ -519,8 +519,13 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 			continue;
 		}
 		if (w->window.first <= w->window.last &&
-		    frame.seq >= w->window.first)
+		    frame.seq >= w->window.first) {
+			/* Ours from here on are in the window; nothing
+			 * between is ours, so hand over to the window. */
+			if (count == 0 && c->partial_seq == 0)
+				after = frame.seq - 1;
 			break;
+		}
 		hdrlen = chunked ? window_chunk_header(hdr, frame.len) : 0;
 		room = w->scratchsize - pos;
 		if (hdrlen + frame.len + 2 > room)
