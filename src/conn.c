@@ -646,8 +646,12 @@ conn_stream_flush(struct worker *w, struct conn *c)
 		return -1;
 	}
 	/* Out of rounds with the socket still writable: epoll will not say
-	 * so again, so the worker must come back. */
-	return (rounds == 16 && !(c->flags & CONN_BLOCKED)) ? 1 : 0;
+	 * so again, so the worker must come back, whoever called us. */
+	if (rounds == 16 && !(c->flags & CONN_BLOCKED)) {
+		w->stream_more = 1;
+		return 1;
+	}
+	return 0;
 }
 
 void

@@ -71,6 +71,8 @@ struct worker {
 	int			 accept_paused;	/* EMFILE: retry on a tick */
 	int			 draining;	/* SIGTERM: finish and exit */
 	int			 retiring;	/* reload: spread closes */
+	int			 stream_more;	/* a stream is owed more and
+						 * its socket takes it */
 	uint64_t		 retire_start_ms;
 	uint64_t		 now_ms;
 	uint64_t		 last_heartbeat_scan_ms;

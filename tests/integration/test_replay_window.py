@@ -37,3 +37,15 @@ def test_replay_reaches_an_event_held_by_the_window(make_server):
                         headers={"Last-Event-ID": str(first)})
     assert sub.events(1, timeout=5)[0]["data"] == "two"
     sub.close()
+
+
+def test_long_replay_completes_without_new_publishes(make_server):
+    """More frames than one flush sends (16 rounds of 64): the rest must
+    follow without waiting for the next publish."""
+    srv = make_server(catalog=AUTO, server={"workers": "1"})
+    publish_many(srv, "long", 3000, 16)
+    sub = srv.subscribe("/events/long", headers={"Last-Event-ID": "0"})
+    events = sub.events(3000, timeout=5)
+    ids = [int(e["id"]) for e in events]
+    assert ids == sorted(set(ids))
+    sub.close()
