@@ -787,18 +787,20 @@ static int
 sub_bytes(struct child *ch, struct sub *s, const char *p, size_t len)
 {
 	char		*hdr_end;
-	size_t		 hlen, rest;
+	size_t		 hlen, take, old;
 	long		 status;
 
 	if (s->state == SUB_STREAM)
 		return sub_body_bytes(ch, s, p, len);
-	if (sub_carry(s, p, len, BENCH_HDR_MAX) == -1)
-		return -1;
-	if (sub_carry(s, "", 1, BENCH_HDR_MAX + 1) == -1)
+	/* Keep at most a header's worth; the body may follow at once. */
+	old = s->linelen;
+	take = len < BENCH_HDR_MAX - old ? len : BENCH_HDR_MAX - old;
+	if (sub_carry(s, p, take, BENCH_HDR_MAX) == -1 ||
+	    sub_carry(s, "", 1, BENCH_HDR_MAX + 1) == -1)
 		return -1;
 	s->linelen--;
 	if ((hdr_end = strstr(s->line, "\r\n\r\n")) == NULL)
-		return 0;
+		return s->linelen >= BENCH_HDR_MAX ? -1 : 0;
 	hlen = (size_t)(hdr_end + 4 - s->line);
 	*hdr_end = '\0';
 	status = s->linelen > 12 ? strtol(s->line + 9, NULL, 10) : 0;
@@ -813,26 +815,15 @@ sub_bytes(struct child *ch, struct sub *s, const char *p, size_t len)
 	s->streamed = 1;
 	ch->in_flight--;
 	ch->rep.connected++;
-	rest = s->linelen - hlen;
 	s->linelen = 0;
-	if (rest == 0) {
-		free(s->line);
-		s->line = NULL;
-		s->linecap = 0;
-		return 0;
-	}
-	/* The body's first bytes came with the headers: move them out. */
-	{
-		char	*tmp = malloc(rest);
-		int	 rc;
-
-		if (tmp == NULL)
-			die("malloc");
-		memcpy(tmp, s->line + hlen, rest);
-		rc = sub_body_bytes(ch, s, tmp, rest);
-		free(tmp);
-		return rc;
-	}
+	free(s->line);
+	s->line = NULL;
+	s->linecap = 0;
+	/* The body's first bytes came with the headers. */
+	if (hlen - old < len)
+		return sub_body_bytes(ch, s, p + (hlen - old),
+		    len - (hlen - old));
+	return 0;
 }
 
 static void
