@@ -61,6 +61,7 @@ struct options {
 	int		 procs;
 	long		 events;
 	long		 size;
+	long		 depth;		/* publishes in flight (pipelined) */
 	double		 rate;		/* events/s, 0: as fast as possible */
 	double		 timeout;
 	double		 hold;		/* idle: seconds to hold after ready */
@@ -207,6 +208,29 @@ server_cpu_ticks(void)
 	return sum;
 }
 
+/* CPU time of every server process in ns (/proc/PID/schedstat: exact,
+ * where /proc/PID/stat counts in 10 ms ticks). */
+static uint64_t
+server_cpu_ns(void)
+{
+	char			 path[64];
+	unsigned long long	 ns;
+	uint64_t		 sum = 0;
+	FILE			*f;
+	int			 i;
+
+	for (i = 0; i < opt.npids; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/schedstat",
+		    (int)opt.pids[i]);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		if (fscanf(f, "%llu", &ns) == 1)
+			sum += ns;
+		fclose(f);
+	}
+	return sum;
+}
+
 /* Sum of Pss over every server process, in KiB. */
 static uint64_t
 server_pss_kib(void)
@@ -306,9 +330,11 @@ struct publisher {
 	int		 fd;
 	char		*req;
 	size_t		 reqcap;
-	char		 resp[16384];
+	char		 resp[65536];
+	size_t		 resplen;
 	uint64_t	 errors;
 	uint64_t	 last_id;
+	long		 in_flight;	/* requests sent, not yet answered */
 };
 
 static void
@@ -323,56 +349,72 @@ publisher_open(struct publisher *p)
 		    strerror(errno));
 }
 
-/* Read one HTTP response (Content-Length or chunked body); its status, or
- * -1 when the connection failed. */
+/* The length of the first whole response in the buffer and its status, or
+ * 0 when it is not all there yet. */
+static size_t
+publisher_parse(struct publisher *p, int *status)
+{
+	char		*hdr_end, *cl, *q, *end;
+	size_t		 need;
+
+	p->resp[p->resplen] = '\0';
+	if ((hdr_end = strstr(p->resp, "\r\n\r\n")) == NULL)
+		return 0;
+	*hdr_end = '\0';
+	*status = (int)strtol(p->resp + 9, NULL, 10);
+	if ((q = strcasestr(p->resp, "\r\nringcast-event-id:")) != NULL)
+		p->last_id = strtoull(q + 20, NULL, 10);
+	if (strcasestr(p->resp, "\r\ntransfer-encoding: chunked") != NULL) {
+		*hdr_end = '\r';
+		if ((end = strstr(hdr_end + 4, "0\r\n\r\n")) == NULL)
+			return 0;
+		return (size_t)(end + 5 - p->resp);
+	}
+	cl = strcasestr(p->resp, "\r\ncontent-length:");
+	need = cl != NULL ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
+	*hdr_end = '\r';
+	if ((size_t)(p->resp + p->resplen - (hdr_end + 4)) < need)
+		return 0;
+	return (size_t)(hdr_end + 4 - p->resp) + need;
+}
+
+/* Read until one response is complete and consume it; its status, or -1
+ * when the connection failed. */
 static int
 publisher_read_response(struct publisher *p)
 {
-	size_t		 len = 0, need;
-	char		*hdr_end, *cl, *q;
-	long		 status;
+	size_t		 used;
 	ssize_t		 n;
-	int		 chunked;
+	int		 status = 0;
 
-	for (;;) {
-		if (len == sizeof(p->resp) - 1)
+	while ((used = publisher_parse(p, &status)) == 0) {
+		if (p->resplen == sizeof(p->resp) - 1)
 			return -1;
-		n = read(p->fd, p->resp + len, sizeof(p->resp) - 1 - len);
+		n = read(p->fd, p->resp + p->resplen,
+		    sizeof(p->resp) - 1 - p->resplen);
 		if (n <= 0)
 			return -1;
-		len += (size_t)n;
-		p->resp[len] = '\0';
-		if ((hdr_end = strstr(p->resp, "\r\n\r\n")) == NULL)
-			continue;
-		hdr_end += 4;
-		status = strtol(p->resp + 9, NULL, 10);
-		chunked = strcasestr(p->resp, "\r\ntransfer-encoding: chunked")
-		    != NULL && strcasestr(p->resp, "\r\ntransfer-encoding: "
-		    "chunked") < hdr_end;
-		if (chunked) {
-			if (strstr(hdr_end, "0\r\n\r\n") != NULL)
-				break;
-			continue;
-		}
-		cl = strcasestr(p->resp, "\r\ncontent-length:");
-		need = (cl != NULL && cl < hdr_end) ?
-		    (size_t)strtoul(cl + 17, NULL, 10) : 0;
-		if ((size_t)(p->resp + len - hdr_end) >= need)
-			break;
+		p->resplen += (size_t)n;
 	}
-	if ((q = strcasestr(p->resp, "\r\nringcast-event-id:")) != NULL)
-		p->last_id = strtoull(q + 20, NULL, 10);
-	return (int)status;
+	memmove(p->resp, p->resp + used, p->resplen - used);
+	p->resplen -= used;
+	p->in_flight--;
+	if (status < 200 || status > 299) {
+		p->errors++;
+		if (opt.verbose)
+			fprintf(stderr, "publish: status %d\n", status);
+	}
+	return status;
 }
 
-/* Publish event seq (payload: "seq=N ts=T " padded to opt.size). */
+/* Send the request of event seq (payload: "seq=N ts=T " padded to
+ * opt.size); 0 or -1. */
 static int
-publisher_send(struct publisher *p, uint64_t seq)
+publisher_write(struct publisher *p, uint64_t seq)
 {
 	char	 body[64];
 	size_t	 hlen, blen, off;
 	ssize_t	 n;
-	int	 status;
 
 	if (seq == 0)
 		blen = (size_t)snprintf(body, sizeof(body), "seq=0 warm-up ");
@@ -398,25 +440,28 @@ publisher_send(struct publisher *p, uint64_t seq)
 		if (n <= 0)
 			return -1;
 	}
-	status = publisher_read_response(p);
-	if (status < 200 || status > 299) {
-		p->errors++;
-		if (opt.verbose)
-			fprintf(stderr, "publish %llu: status %d\n",
-			    (unsigned long long)seq, status);
-		return status == -1 ? -1 : 0;
-	}
+	p->in_flight++;
 	return 0;
 }
 
-/* Publish opt.events events at opt.rate (0: back to back); returns the
- * time of the first publish. */
+/* Publish one event and wait for its answer. */
+static int
+publisher_send(struct publisher *p, uint64_t seq)
+{
+	if (publisher_write(p, seq) == -1)
+		return -1;
+	return publisher_read_response(p) == -1 ? -1 : 0;
+}
+
+/* Publish opt.events events at opt.rate (0: back to back, with up to
+ * opt.depth requests in flight); returns the time of the first publish. */
 static uint64_t
 publish_all(struct publisher *p, uint64_t deadline, uint64_t *end)
 {
 	struct timespec	 ts;
 	uint64_t	 seq, start = now_ns(), due;
 	double		 interval = opt.rate > 0 ? 1e9 / opt.rate : 0;
+	long		 depth = opt.rate > 0 ? 1 : opt.depth;
 
 	for (seq = 1; seq <= (uint64_t)opt.events; seq++) {
 		if (interval > 0) {
@@ -427,7 +472,10 @@ publish_all(struct publisher *p, uint64_t deadline, uint64_t *end)
 			    &ts, NULL) == EINTR)
 				;
 		}
-		if (publisher_send(p, seq) == -1)
+		while (p->in_flight >= depth)
+			if (publisher_read_response(p) == -1)
+				die("publish: connection failed");
+		if (publisher_write(p, seq) == -1)
 			die("publish %llu: connection failed",
 			    (unsigned long long)seq);
 		if (now_ns() > deadline) {
@@ -436,6 +484,9 @@ publish_all(struct publisher *p, uint64_t deadline, uint64_t *end)
 			break;
 		}
 	}
+	while (p->in_flight > 0)
+		if (publisher_read_response(p) == -1)
+			die("publish: connection failed");
 	*end = now_ns();
 	return start;
 }
@@ -1158,6 +1209,7 @@ usage(void)
 "  -n SUBS -P PROCS    subscribers and client processes\n"
 "  -e EVENTS -s SIZE   events to publish and payload bytes (default 128)\n"
 "  -r RATE             events/s (default: as fast as possible)\n"
+"  -d DEPTH            pipelined publishes in flight without -r (1)\n"
 "  -t TOPIC            topic (default: bench-PID)\n"
 "  -T SECS             hard time bound of the whole run (default 120)\n"
 "  -H SECS             idle: hold the subscribers this long once measured\n"
@@ -1190,6 +1242,7 @@ main(int argc, char **argv)
 	struct kid		 kids[BENCH_PROCS_MAX];
 	uint32_t		*hist = NULL;
 	uint64_t		 deadline, t_pub = 0, t_pub_end = 0, cpu0 = 0;
+	uint64_t		 ns0 = 0, ns1 = 0;
 	uint64_t		 cpu1 = 0, pss0 = 0, pss1 = 0, t_ready = 0;
 	int64_t			 je0 = -1, je1 = -1;
 	long			 per, ready = 0, base;
@@ -1203,11 +1256,12 @@ main(int argc, char **argv)
 	opt.procs = 0;
 	opt.events = -1;
 	opt.size = 128;
+	opt.depth = 1;
 	opt.timeout = 120;
 	opt.grace = 10;
 	opt.settle = 2;
 	snprintf(opt.topic, sizeof(opt.topic), "bench-%d", (int)getpid());
-	while ((c = getopt(argc, argv, "m:S:h:p:a:n:P:e:s:r:t:T:H:g:R:k:v")) !=
+	while ((c = getopt(argc, argv, "m:S:h:p:a:n:P:e:s:r:d:t:T:H:g:R:k:v")) !=
 	    -1) {
 		switch (c) {
 		case 'm':
@@ -1242,6 +1296,11 @@ main(int argc, char **argv)
 			break;
 		case 'r':
 			opt.rate = atof(optarg);
+			break;
+		case 'd':
+			opt.depth = atol(optarg);
+			if (opt.depth < 1)
+				opt.depth = 1;
 			break;
 		case 't':
 			snprintf(opt.topic, sizeof(opt.topic), "%s", optarg);
@@ -1336,9 +1395,10 @@ main(int argc, char **argv)
 		cpu1 = server_cpu_ticks();
 		secs = (double)(t_pub_end - t_pub) / 1e9;
 		printf("RESULT mode=publish server=%s events=%ld size=%ld "
-		    "secs=%.3f rate=%.0f errors=%llu cpu_us_per_event=%.2f\n",
+		    "depth=%ld secs=%.3f rate=%.0f errors=%llu cpu_us_per_event=%.2f\n",
 		    opt.server == SERVER_NCHAN ? "nchan" : "ringcast",
-		    opt.events, opt.size, secs, (double)opt.events / secs,
+		    opt.events, opt.size, opt.depth, secs,
+		    (double)opt.events / secs,
 		    (unsigned long long)pub.errors,
 		    (double)(cpu1 - cpu0) * 1e6 / (double)sysconf(_SC_CLK_TCK) /
 		    (double)opt.events);
@@ -1420,6 +1480,7 @@ main(int argc, char **argv)
 	if (opt.mode == MODE_FANOUT || opt.mode == MODE_LATENCY ||
 	    (opt.mode == MODE_IDLE && opt.events > 0)) {
 		cpu0 = server_cpu_ticks();
+		ns0 = server_cpu_ns();
 		t_pub = publish_all(&pub, deadline, &t_pub_end);
 	}
 	kids_tell(kids, nkids, 'P');
@@ -1428,6 +1489,7 @@ main(int argc, char **argv)
 			die("calloc");
 	kids_collect(kids, nkids, &sum, hist);
 	cpu1 = server_cpu_ticks();
+	ns1 = server_cpu_ns();
 	kids_tell(kids, nkids, 'S');
 	for (i = 0; i < nkids; i++) {
 		close(kids[i].ctlfd);
@@ -1445,7 +1507,7 @@ main(int argc, char **argv)
 	printf("RESULT mode=%s server=%s subs=%ld connected=%ld failed=%ld "
 	    "closed=%ld events=%ld size=%ld deliveries=%llu secs=%.3f "
 	    "rate=%.0f missing=%llu dup=%llu reorder=%llu badid=%llu "
-	    "gaps=%llu malformed=%llu pub_errors=%llu procs=%d",
+	    "gaps=%llu malformed=%llu pub_errors=%llu procs=%d depth=%ld",
 	    mode_names[opt.mode],
 	    opt.server == SERVER_NCHAN ? "nchan" : "ringcast",
 	    opt.subs, sum.connected, sum.failed, sum.closed, opt.events,
@@ -1454,7 +1516,7 @@ main(int argc, char **argv)
 	    (unsigned long long)sum.reorder, (unsigned long long)sum.badid,
 	    (unsigned long long)sum.gaps, (unsigned long long)sum.malformed,
 	    (unsigned long long)(opt.mode == MODE_IDLE && opt.events == 0 ? 0 :
-	    pub.errors), opt.procs);
+	    pub.errors), opt.procs, opt.rate > 0 ? 1 : opt.depth);
 	if (opt.rate > 0)
 		printf(" target_rate=%.0f pub_secs=%.3f", opt.rate,
 		    (double)(t_pub_end - t_pub) / 1e9);
@@ -1463,6 +1525,10 @@ main(int argc, char **argv)
 	if (opt.npids > 0 && sum.deliveries > 0 && opt.mode != MODE_IDLE)
 		printf(" cpu_us_per_delivery=%.3f", (double)(cpu1 - cpu0) *
 		    1e6 / (double)sysconf(_SC_CLK_TCK) /
+		    (double)sum.deliveries);
+	if (opt.npids > 0 && sum.deliveries > 0 && opt.mode != MODE_IDLE &&
+	    ns1 > ns0)
+		printf(" cpu_ns_per_delivery=%.1f", (double)(ns1 - ns0) /
 		    (double)sum.deliveries);
 	if (opt.mode == MODE_LATENCY)
 		printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f mean_us=%.0f",
