@@ -38,6 +38,7 @@
 #define BENCH_RECVBUF		(256 * 1024)
 #define BENCH_LINE_MAX		(64 * 1024)
 #define BENCH_HDR_MAX		8192
+#define BENCH_STALL_SECS	15	/* no stream started: give up */
 #define BENCH_SRC_FIRST		2	/* 127.0.0.2 ... */
 #define BENCH_SRC_LAST		250	/* ... 127.0.0.250 */
 /* Latency histogram: 1 us buckets to 100 ms, then 1 ms buckets to 60 s. */
@@ -141,6 +142,7 @@ struct child {
 	char		*recvbuf;
 	uint64_t	 now_ns;
 	uint64_t	 progress_ns;
+	uint64_t	 connect_progress_ns;	/* a stream started or failed */
 	int		 published;	/* the parent sent everything */
 };
 
@@ -500,8 +502,10 @@ sub_fail(struct child *ch, struct sub *s, int counted_as_closed)
 		epoll_ctl(ch->epfd, EPOLL_CTL_DEL, s->fd, NULL);
 		close(s->fd);
 	}
-	if (s->state == SUB_CONNECTING || s->state == SUB_HEADERS)
+	if (s->state == SUB_CONNECTING || s->state == SUB_HEADERS) {
 		ch->in_flight--;
+		ch->connect_progress_ns = now_ns();
+	}
 	if (counted_as_closed)
 		ch->rep.closed++;
 	else
@@ -865,6 +869,7 @@ sub_bytes(struct child *ch, struct sub *s, const char *p, size_t len)
 	s->state = SUB_STREAM;
 	s->streamed = 1;
 	ch->in_flight--;
+	ch->connect_progress_ns = ch->now_ns;
 	ch->rep.connected++;
 	s->linelen = 0;
 	free(s->line);
@@ -997,11 +1002,21 @@ child_main(long first, long count, int repfd, int ctlfd, uint64_t deadline)
 	ev.data.ptr = NULL;
 	epoll_ctl(ch.epfd, EPOLL_CTL_ADD, ctlfd, &ev);
 	ch.rep.start_ns = now_ns();
+	ch.connect_progress_ns = ch.rep.start_ns;
 	child_connect_more(&ch);
 	while (!stop) {
 		ch.now_ns = now_ns();
 		if (ch.now_ns > deadline)
 			break;
+		/* A server out of descriptors leaves connections in its
+		 * backlog unanswered: give up on them after a stall. */
+		if (ch.in_flight > 0 && ch.now_ns - ch.connect_progress_ns >
+		    (uint64_t)(BENCH_STALL_SECS * 1e9)) {
+			for (i = 0; i < count; i++)
+				if (ch.subs[i].state == SUB_CONNECTING ||
+				    ch.subs[i].state == SUB_HEADERS)
+					sub_fail(&ch, &ch.subs[i], 0);
+		}
 		if (!ready_sent && ch.next_connect == ch.nsubs &&
 		    ch.in_flight == 0) {
 			tag = 'R';
@@ -1411,6 +1426,7 @@ main(int argc, char **argv)
 			die("%llu publishes failed",
 			    (unsigned long long)pub.errors);
 		cpu0 = server_cpu_ticks();
+		ns0 = server_cpu_ns();
 	}
 	if (opt.mode != MODE_REPLAY) {
 		/* Topics are made on first publish: make this one now. */
