@@ -422,15 +422,16 @@ conn_stream_advance(struct worker *w, struct conn *c, const uint64_t *seqs,
 	size_t	 i;
 
 	metrics_add(w->slot, METRICS_BYTES_DELIVERED, n);
-	for (i = 0; i < count; i++) {
-		if (n >= lens[i]) {
-			n -= lens[i];
-			c->cursor = seqs[i];
-			c->partial = 0;
-			c->partial_seq = 0;
-			metrics_add(w->slot, METRICS_FRAMES_DELIVERED, 1);
-			continue;
-		}
+	for (i = 0; i < count && n >= lens[i]; i++)
+		n -= lens[i];
+	/* One shared-counter update per write, not per frame. */
+	if (i > 0) {
+		c->cursor = seqs[i - 1];
+		c->partial = 0;
+		c->partial_seq = 0;
+		metrics_add(w->slot, METRICS_FRAMES_DELIVERED, i);
+	}
+	if (i < count) {
 		if (n > 0) {
 			if (c->partial_seq != seqs[i])
 				c->partial = 0;
@@ -690,8 +691,12 @@ conn_stream_flush(struct worker *w, struct conn *c)
 		return -1;
 	}
 	/* Out of rounds with the socket still writable: epoll will not say
-	 * so again, so the worker must come back. */
-	return (rounds == 16 && !(c->flags & CONN_BLOCKED)) ? 1 : 0;
+	 * so again, so the worker must come back, whoever called us. */
+	if (rounds == 16 && !(c->flags & CONN_BLOCKED)) {
+		w->stream_more = 1;
+		return 1;
+	}
+	return 0;
 }
 
 void

@@ -484,7 +484,7 @@ worker_main(const struct worker_params *params)
 			    "no master to end them", w->nstreams);
 			break;
 		}
-		timeout = more > 0 ? 0 : WORKER_TICK_MS;
+		timeout = more > 0 || w->stream_more ? 0 : WORKER_TICK_MS;
 		n = epoll_wait(w->epfd, events, WORKER_EVENTS, timeout);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
@@ -512,8 +512,11 @@ worker_main(const struct worker_params *params)
 			}
 		}
 		/* One validated copy per worker, then every stream. */
-		if (more > 0 || ring_committed(w->ring) > w->window.last)
+		if (more > 0 || w->stream_more ||
+		    ring_committed(w->ring) > w->window.last) {
+			w->stream_more = 0;
 			more = worker_fanout(w);
+		}
 		conn_reap(w);
 	}
 	metrics_add(w->slot, METRICS_STREAMS_DRAINED, w->drained);

@@ -73,6 +73,8 @@ struct worker {
 	uint64_t		 drain_start_ms;
 	int			 master_pid;
 	int			 retiring;	/* reload: spread closes */
+	int			 stream_more;	/* a stream is owed more and
+						 * its socket takes it */
 	uint64_t		 retire_start_ms;
 	uint64_t		 now_ms;
 	uint64_t		 last_heartbeat_scan_ms;
