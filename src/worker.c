@@ -114,8 +114,10 @@ worker_drop_privileges(const struct config *conf)
 		fatal("cannot drop privileges to %s", conf->user);
 }
 
+/* Register (on) or drop the listeners in epoll; public_only leaves the
+ * admin listeners as they are. */
 static void
-worker_listen(struct worker *w, int on)
+worker_listen_some(struct worker *w, int on, int public_only)
 {
 	struct epoll_event	 ev;
 	size_t			 i;
@@ -123,7 +125,8 @@ worker_listen(struct worker *w, int on)
 	for (i = 0; i < w->nlisteners; i++) {
 		struct worker_listener *l = &w->listeners[i];
 
-		if (l->fd == -1 || l->registered == on)
+		if (l->fd == -1 || l->registered == on ||
+		    (public_only && l->admin))
 			continue;
 		if (on) {
 			memset(&ev, 0, sizeof(ev));
@@ -134,6 +137,39 @@ worker_listen(struct worker *w, int on)
 		} else
 			epoll_ctl(w->epfd, EPOLL_CTL_DEL, l->fd, NULL);
 		l->registered = on;
+	}
+}
+
+static void
+worker_listen(struct worker *w, int on)
+{
+	worker_listen_some(w, on, 0);
+	if (on)
+		w->balance_off = 0;
+}
+
+/*
+ * EPOLLEXCLUSIVE wakes one waiter per connection, and tends to wake the same
+ * one, so a worker can end up with most of the streams and every fan-out
+ * waits on its long list.  A worker holding clearly more than its share
+ * stops listening until it is back near the mean; the least loaded worker
+ * is always at or below the mean, so someone is always listening.
+ */
+static void
+worker_balance(struct worker *w)
+{
+	unsigned int	 n = config_workers(w->conf);
+	uint64_t	 fair;
+
+	if (n < 2 || w->accept_paused || w->draining || w->retiring)
+		return;
+	fair = metrics_conns_total(w->shm) / n;
+	if (!w->balance_off && w->nconns > fair + fair / 8 + 16) {
+		worker_listen_some(w, 0, 1);
+		w->balance_off = 1;
+	} else if (w->balance_off && w->nconns <= fair + 8) {
+		worker_listen_some(w, 1, 1);
+		w->balance_off = 0;
 	}
 }
 
@@ -188,6 +224,8 @@ worker_accept(struct worker *w, struct worker_listener *l)
 			close(fd);
 			continue;
 		}
+		if (!l->admin && (w->nconns & 15) == 0)
+			worker_balance(w);
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.ptr = c;
@@ -330,6 +368,7 @@ worker_on_tick(struct worker *w)
 		next = TAILQ_NEXT(c, link);
 		conn_on_tick(w, c);
 	}
+	worker_balance(w);
 	if (second || w->retiring) {
 		for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, link);

@@ -69,6 +69,7 @@ struct worker {
 	struct worker_listener	*listeners;
 	size_t			 nlisteners;
 	int			 accept_paused;	/* EMFILE: retry on a tick */
+	int			 balance_off;	/* over its share: not listening */
 	int			 draining;	/* SIGTERM: finish and exit */
 	uint64_t		 drain_start_ms;
 	int			 master_pid;
