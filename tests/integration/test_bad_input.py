@@ -197,6 +197,26 @@ def news_server(make_server, **sections):
     return srv.start()
 
 
+def hold_streams(srv, n, source="127.0.0.1", timeout=10):
+    """n streams that are really streaming, not soft-rejected because a
+    connection from before (a publish lingering in close) still counted."""
+    held = []
+    deadline = time.monotonic() + timeout * SLOW
+    while len(held) < n:
+        assert time.monotonic() < deadline, "could not fill the cap"
+        h = subscribe_from(srv, source, "/events/news")
+        assert h.status == 200
+        try:
+            h.events(1, timeout=0.3)
+            raise AssertionError("an event on an idle topic")
+        except socket.timeout:
+            held.append(h)      # open, quiet: a real stream
+        except ringcast_harness.StreamEnded:
+            h.close()           # soft-rejected: try again
+            time.sleep(0.05)
+    return held
+
+
 def assert_error(r, status, says=None):
     assert r.status == status, (r.status, r.body)
     assert r.body.startswith(f"{status} ".encode()), r.body
@@ -421,8 +441,7 @@ def test_too_many_connections_soft_reject_streams_503_publishes(
     # The witness holds one connection, two more fill max_connections.
     srv = news_server(make_server, limits={"max_connections": "3"})
     w = witness(srv)
-    held = [srv.subscribe("/events/news") for _ in range(2)]
-    time.sleep(0.1)
+    held = hold_streams(srv, 2)
     extra = srv.subscribe("/events/news")
     assert extra.status == 200
     assert extra.headers["content-type"].startswith("text/event-stream")
@@ -445,10 +464,7 @@ def test_per_address_cap_rejects_the_next_and_serves_other_addresses(
         "max_connections_per_address": str(n)})
     # The witness comes from its own address, outside the cap under test.
     w = witness(srv, source="127.0.0.3")
-    held = [subscribe_from(srv, "127.0.0.1", "/events/news")
-            for _ in range(n)]
-    assert all(h.status == 200 for h in held)
-    time.sleep(0.1)
+    held = hold_streams(srv, n, "127.0.0.1")
     extra = subscribe_from(srv, "127.0.0.1", "/events/news")
     assert extra.status == 200
     assert extra.read_until_end(5) == []

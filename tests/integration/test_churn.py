@@ -186,6 +186,19 @@ def churn(pool, port, cycles, budget):
     return done, elapsed, nbad, samples
 
 
+def steady_fds(pids, timeout=15):
+    """Descriptor counts once they stop moving (a worker may still be
+    opening its catalog when the daemon first answers)."""
+    deadline = time.monotonic() + timeout * SLOW
+    last = None
+    while True:
+        counts = {p: fd_count(p) for p in pids}
+        if counts == last or time.monotonic() > deadline:
+            return counts
+        last = counts
+        time.sleep(0.5)
+
+
 def settle(pids, baseline, timeout=15):
     """Wait until each worker is back to its baseline descriptor count."""
     deadline = time.monotonic() + timeout * SLOW
@@ -211,7 +224,7 @@ def test_churn_leaks_no_descriptors_and_no_memory(make_server, capsys):
     srv.start()
     pids = srv.worker_pids()
     assert len(pids) == 2
-    fds_start = {p: fd_count(p) for p in pids}
+    fds_start = steady_fds(pids)
 
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(CLIENTS) as pool:
