@@ -587,12 +587,19 @@ def test_corrupt_ring_file_exits_1_naming_the_file_and_the_fix(
     start_fails(srv, f"ring {ring}:", "ringcastctl ring reset")
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["garbage", "garbage-pages",
+                                    "truncated"])
 def test_corrupt_catalog_exits_1_naming_the_file(make_server, damage):
     srv, _ = made_ring(make_server)
     mdb = pathlib.Path(srv.sections["catalog"]["path"]) / "data.mdb"
     if damage == "garbage":
         mdb.write_bytes(os.urandom(mdb.stat().st_size))
+    elif damage == "garbage-pages":
+        # The two meta pages intact, garbage in the trees: LMDB follows
+        # the page numbers it finds there, out of the file.
+        with open(mdb, "r+b") as f:
+            f.seek(8192)
+            f.write(os.urandom(mdb.stat().st_size - 8192))
     else:
         with open(mdb, "r+b") as f:
             f.truncate(1000)
