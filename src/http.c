@@ -208,6 +208,38 @@ on_headers_complete(http_parser *p)
 	if ((p->flags & F_CONTENTLENGTH) &&
 	    p->content_length > r->max_body_bytes)
 		return reader_fail(r, 413, "body larger than max_event_bytes");
+	r->chunked = (p->flags & F_CHUNKED) != 0;
+	return 0;
+}
+
+/*
+ * http-parser, as Debian builds it (without HTTP_PARSER_STRICT), takes any
+ * byte for the LF ending a chunk-size line and any two for the CRLF after
+ * chunk data: "5\r\nhelloXX0\r\n\r\n" would publish "hello", where a proxy
+ * in front may read the framing differently.  So the parser is paused where
+ * each such line ends, and http_reader_feed looks at the bytes it took.
+ */
+static int
+on_chunk_header(http_parser *p)
+{
+	struct http_reader	*r = reader_of(p);
+
+	r->last_chunk = p->content_length == 0;
+	r->check_crlf = 1;
+	http_parser_pause(p, 1);
+	return 0;
+}
+
+static int
+on_chunk_complete(http_parser *p)
+{
+	struct http_reader	*r = reader_of(p);
+
+	/* The last chunk ends with the message: checked there. */
+	if (r->last_chunk)
+		return 0;
+	r->check_crlf = 1;
+	http_parser_pause(p, 1);
 	return 0;
 }
 
@@ -244,6 +276,8 @@ on_message_complete(http_parser *p)
 	struct http_reader	*r = reader_of(p);
 
 	r->state = HTTP_REQUEST_READY;
+	if (r->chunked)
+		r->check_crlf = 1;
 	http_parser_pause(p, 1);
 	return 0;
 }
@@ -256,6 +290,8 @@ static const http_parser_settings reader_settings = {
 	.on_headers_complete = on_headers_complete,
 	.on_body = on_body,
 	.on_message_complete = on_message_complete,
+	.on_chunk_header = on_chunk_header,
+	.on_chunk_complete = on_chunk_complete,
 };
 
 void
@@ -303,14 +339,53 @@ reader_parser_error(struct http_reader *r)
 	}
 }
 
+/* The parser stopped after the n-th byte of data, where a line of chunked
+ * framing ended: it must have ended in CRLF. */
+static void
+reader_check_crlf(struct http_reader *r, const char *data, size_t n)
+{
+	char	 cr = n >= 2 ? data[n - 2] : r->tail[1];
+
+	if (n == 0 || data[n - 1] != '\n' || cr != '\r')
+		reader_fail(r, 400, "bad chunked framing: CRLF expected");
+}
+
+/* Remember the last two bytes consumed, for a CRLF split across reads. */
+static void
+reader_keep_tail(struct http_reader *r, const char *data, size_t n)
+{
+	if (n >= 2) {
+		r->tail[0] = data[n - 2];
+		r->tail[1] = data[n - 1];
+	} else if (n == 1) {
+		r->tail[0] = r->tail[1];
+		r->tail[1] = data[0];
+	}
+}
+
 size_t
 http_reader_feed(struct http_reader *r, const char *data, size_t len)
 {
-	size_t	 n;
+	size_t	 n = 0;
 
 	if (r->state != HTTP_READING || len == 0)
 		return 0;
-	n = http_parser_execute(&r->parser, &reader_settings, data, len);
+	for (;;) {
+		n += http_parser_execute(&r->parser, &reader_settings,
+		    data + n, len - n);
+		if (r->check_crlf) {
+			r->check_crlf = 0;
+			reader_check_crlf(r, data, n);
+		}
+		if (r->state != HTTP_READING ||
+		    HTTP_PARSER_ERRNO(&r->parser) != HPE_PAUSED)
+			break;
+		/* Paused at a chunk line, not at the end of a request. */
+		http_parser_pause(&r->parser, 0);
+		if (n == len)
+			break;
+	}
+	reader_keep_tail(r, data, n);
 	if (r->state == HTTP_ERROR)
 		return n;
 	if (HTTP_PARSER_ERRNO(&r->parser) == HPE_PAUSED)

@@ -454,6 +454,63 @@ master_stop(struct master *m, sigset_t *set)
 	return 0;
 }
 
+static int
+master_visit_topic(void *arg, const struct catalog_topic *topic)
+{
+	(void)arg;
+	(void)topic;
+	return 0;
+}
+
+static int
+master_visit_token(void *arg, const struct catalog_token *token)
+{
+	(void)arg;
+	(void)token;
+	return 0;
+}
+
+/*
+ * LMDB trusts the page numbers it reads: garbage in a catalog's trees kills
+ * the reader with SIGBUS or SIGSEGV instead of returning an error.  So read
+ * all of it once in a child, and turn a crash there into a message.  The
+ * child opens its own environment: LMDB handles must not cross fork.
+ */
+static void
+master_check_catalog(const struct config *conf)
+{
+	struct catalog	*cat;
+	uint64_t	 hwm;
+	pid_t		 pid;
+	int		 status;
+	char		 err[1024];
+
+	if ((pid = fork()) == -1)
+		fatal("fork");
+	if (pid == 0) {
+		/* An error the catalog reports, the parent reports too. */
+		if (catalog_open(&cat, conf->catalog_path,
+		    conf->catalog_map_size, CATALOG_CREATE, err,
+		    sizeof(err)) == 0) {
+			(void)catalog_hwm_get(cat, &hwm);
+			(void)catalog_topic_foreach(cat, master_visit_topic, NULL);
+			(void)catalog_token_foreach(cat, master_visit_token, NULL);
+			catalog_close(cat);
+		}
+		_exit(0);
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			fatal("waitpid");
+	if (WIFSIGNALED(status) || WEXITSTATUS(status) != 0)
+		fatalx("catalog %s: data.mdb is corrupt (reading it %s %d); "
+		    "restore it from a backup, or move the directory aside and "
+		    "add the topics and tokens again", conf->catalog_path,
+		    WIFSIGNALED(status) ? "was killed by signal" :
+		    "failed with status", WIFSIGNALED(status) ?
+		    WTERMSIG(status) : WEXITSTATUS(status));
+}
+
 static struct ring *
 master_open_ring(const struct config *conf)
 {
@@ -462,6 +519,7 @@ master_open_ring(const struct config *conf)
 	uint64_t	 hwm = 0;
 	char		 err[1024];
 
+	master_check_catalog(conf);
 	if (catalog_open(&cat, conf->catalog_path, conf->catalog_map_size,
 	    CATALOG_CREATE, err, sizeof(err)) == -1)
 		fatalx("%s", err);

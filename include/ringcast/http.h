@@ -77,6 +77,11 @@ struct http_reader {
 	unsigned int		 target;	/* enum http_header_seen bit */
 	size_t			 targetlen;
 	size_t			 bodycap;
+	/* Chunked framing the parser takes on trust: see http.c. */
+	int			 chunked;
+	int			 last_chunk;
+	int			 check_crlf;	/* a CRLF just ended: look */
+	char			 tail[2];	/* the last two bytes fed */
 };
 
 /* Prepare a reader for a new connection with the configured limits. */
