@@ -220,9 +220,10 @@ class Server:
         return out
 
     def subscribe(self, path, headers=None, version="1.1", timeout=10,
-                  rcvbuf=None):
+                  rcvbuf=None, source=None):
+        """source: a 127.0.0.x address to connect from."""
         return SSEClient("127.0.0.1", self.port, path, headers, version,
-                         timeout * SLOW, rcvbuf)
+                         timeout * SLOW, rcvbuf, source)
 
 
 def read_response(sock):
@@ -268,8 +269,10 @@ class SSEClient:
     comments, retry values, and how the stream ended."""
 
     def __init__(self, host, port, path, headers=None, version="1.1",
-                 timeout=10.0, rcvbuf=None):
+                 timeout=10.0, rcvbuf=None, source=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if source is not None:
+            self.sock.bind((source, 0))
         if rcvbuf is not None:
             # Before connect, so the window we offer stays small: a
             # subscriber that does not read then blocks the server soon.

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import threading
 import time
-from unittest import mock
 
 import pytest
 
@@ -108,14 +107,7 @@ def publish(srv, topic, data, token=None, source=None):
 
 def subscribe_from(srv, source, path, headers=None):
     """srv.subscribe with the client socket bound to a source address."""
-    real = socket.create_connection
-
-    def bound(address, timeout=None, source_address=None):
-        return real(address, timeout=timeout, source_address=(source, 0))
-
-    with mock.patch.object(ringcast_harness.socket, "create_connection",
-                           bound):
-        return srv.subscribe(path, headers)
+    return srv.subscribe(path, headers, source=source)
 
 
 # -- the witness -----------------------------------------------------------
