@@ -43,6 +43,15 @@ if [ "$nchan" = auto ]; then
 		nchan=no
 	fi
 fi
+if [ "$nchan" = yes ] && ! [ -f $NCHAN_MODULE ] && [ "$(id -u)" -eq 0 ]; then
+	echo "installing nginx and nchan (Debian packages) for the comparison" >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light \
+	    libnginx-mod-nchan >/dev/null 2>&1 || {
+		apt-get update -q >/dev/null
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		    nginx-light libnginx-mod-nchan >/dev/null
+	}
+fi
 if [ "$nchan" = yes ] && ! [ -f $NCHAN_MODULE ]; then
 	echo "nchan is not installed: apt-get install -y nginx-light libnginx-mod-nchan" >&2
 	exit 1
@@ -169,6 +178,7 @@ suite() {	# flavour
 		run_case fanout-1k $f 2 60 -m fanout -n 200 -e 200 -P 4 -d 64
 		run_case fanout-10k $f 2 60 -m fanout -n 1000 -e 20 -P 4 -d 64
 		run_case latency $f 2 60 -m latency -n 100 -r 200 -e 400 -P 2
+		run_case latency-50 $f 2 60 -m latency -n 100 -r 50 -e 100 -P 2
 		run_case replay $f 2 60 -m replay -e 5000 -d 64
 		run_case publish $f 2 60 -m publish -e 5000
 		run_case maxsubs $f 4 120 -m idle -n 5000 -P 5 -e 1
@@ -178,6 +188,7 @@ suite() {	# flavour
 	run_case fanout-1k $f 2 240 -m fanout -n 1000 -e 2000 -P 4 -d 64
 	run_case fanout-10k $f 2 240 -m fanout -n 10000 -e 200 -P 4 -d 64
 	run_case latency $f 2 120 -m latency -n 1000 -r 200 -e 2000 -P 2
+	run_case latency-50 $f 2 120 -m latency -n 1000 -r 50 -e 1000 -P 2
 	run_case replay $f 2 240 -m replay -e 100000 -d 64
 	run_case publish $f 2 120 -m publish -e 50000
 	run_case maxsubs $f 4 400 -m idle -n 80000 -P 6 -e 1 -g 60
