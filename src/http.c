@@ -598,3 +598,13 @@ buf_free(struct buf *b)
 	free(b->data);
 	memset(b, 0, sizeof(*b));
 }
+
+const char *
+http_bearer(const struct http_request *req)
+{
+	if (!(req->seen & HTTP_SEEN_AUTH) || (req->overlong & HTTP_SEEN_AUTH))
+		return NULL;
+	if (strncasecmp(req->auth, "Bearer ", 7) != 0)
+		return NULL;
+	return req->auth + 7;
+}

@@ -49,6 +49,7 @@ window_chunk_header(char *hdr, uint32_t len)
 static void
 window_restart(struct window *w, uint64_t after)
 {
+	w->restarts++;
 	w->first = after + 1;
 	w->last = after;
 }
@@ -126,6 +127,7 @@ window_refresh(struct window *w, const struct ring *ring)
 		e->len = (uint32_t)need;
 		e->topic = frame.topic;
 		e->hdrlen = (uint8_t)hdrlen;
+		e->prev = w->topic_last[frame.topic % WINDOW_TOPIC_HINTS];
 		w->head = end;
 		w->last = seq;
 		w->topic_last[frame.topic % WINDOW_TOPIC_HINTS] = seq;
@@ -163,4 +165,12 @@ int
 window_may_have(const struct window *w, uint32_t topic, uint64_t after)
 {
 	return w->topic_last[topic % WINDOW_TOPIC_HINTS] > after;
+}
+
+uint64_t
+window_topic_newest(const struct window *w, uint32_t topic)
+{
+	uint64_t	 seq = w->topic_last[topic % WINDOW_TOPIC_HINTS];
+
+	return seq >= w->first && seq <= w->last ? seq : 0;
 }

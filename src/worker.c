@@ -1,9 +1,9 @@
 /*
  * worker: the event loop of one worker process.  Every registered object
  * starts with a kind byte, so epoll's data pointer says what woke us.  After
- * each batch of events, if the ring moved, the window takes a validated copy
- * of the new frames once and every stream of this worker is sent its share
- * from there: one copy out of the shared map per worker, not per subscriber.
+ * each batch of events, if the ring moved, stream_fanout takes a validated
+ * copy of the new frames once and sends the streams of their topics their
+ * share: one copy out of the shared map per worker, not per subscriber.
  */
 #include <errno.h>
 #include <grp.h>
@@ -28,15 +28,14 @@
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/serve.h"
 #include "ringcast/sse.h"
+#include "ringcast/stream.h"
 #include "ringcast/worker.h"
 
 #define WORKER_EVENTS		256
 #define WORKER_TICK_MS		100
 #define WORKER_ACCEPT_BURST	64
-#define WORKER_IOBUF		(64 * 1024)
-#define WORKER_WINDOW_MAX	(8 * 1024 * 1024)
-#define WORKER_WINDOW_FRAMES	32768
 
 static uint64_t
 worker_clock_ms(void)
@@ -63,37 +62,17 @@ worker_wake_all(void *arg, uint64_t seq)
 	}
 }
 
-int
-worker_catalog(struct worker *w)
-{
-	char	 err[512];
-
-	if (w->cat != NULL)
-		return 0;
-	if (w->last_catalog_try_ms != 0 &&
-	    w->now_ms - w->last_catalog_try_ms < 1000)
-		return -1;
-	w->last_catalog_try_ms = w->now_ms;
-	if (catalog_open(&w->cat, w->conf->catalog_path,
-	    w->conf->catalog_map_size, 0, err, sizeof(err)) == -1) {
-		log_warnx("%s", err);
-		w->cat = NULL;
-		return -1;
-	}
-	return 0;
-}
-
 /* Persist the sequence high-water mark in the catalog (the ring calls this
  * under its lock, once per 65536 events). */
 static int
 worker_hwm(void *arg, uint64_t ceiling)
 {
-	struct worker	*w = arg;
+	struct serve	*s = arg;
 
-	if (worker_catalog(w) == -1)
+	if (serve_catalog(s) == -1)
 		return -1;
-	if (catalog_hwm_raise(w->cat, ceiling) == -1) {
-		log_warnx("%s", catalog_error(w->cat));
+	if (catalog_hwm_raise(s->cat, ceiling) == -1) {
+		log_warnx("%s", catalog_error(s->cat));
 		return -1;
 	}
 	return 0;
@@ -161,13 +140,13 @@ worker_balance(struct worker *w)
 	unsigned int	 n = config_workers(w->conf);
 	uint64_t	 fair;
 
-	if (n < 2 || w->accept_paused || w->draining || w->retiring)
+	if (n < 2 || w->accept_paused || w->serve.draining || w->serve.retiring)
 		return;
-	fair = metrics_conns_total(w->shm) / n;
-	if (!w->balance_off && w->nconns > fair + fair / 8 + 16) {
+	fair = metrics_conns_total(w->serve.shm) / n;
+	if (!w->balance_off && w->serve.nconns > fair + fair / 8 + 16) {
 		worker_listen_some(w, 0, 1);
 		w->balance_off = 1;
-	} else if (w->balance_off && w->nconns <= fair + 8) {
+	} else if (w->balance_off && w->serve.nconns <= fair + 8) {
 		worker_listen_some(w, 1, 1);
 		w->balance_off = 0;
 	}
@@ -219,44 +198,21 @@ worker_accept(struct worker *w, struct worker_listener *l)
 			return;
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if ((c = conn_new(w, fd, l->admin, &ss)) == NULL) {
+		if ((c = conn_new(&w->serve, fd, l->admin, &ss)) == NULL) {
 			log_warnx("accept: out of memory");
 			close(fd);
 			continue;
 		}
-		if (!l->admin && (w->nconns & 15) == 0)
+		if (!l->admin && (w->serve.nconns & 15) == 0)
 			worker_balance(w);
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
 		ev.data.ptr = c;
 		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &ev) == -1) {
 			log_warn("epoll_ctl");
-			conn_close(w, c);
+			conn_close(&w->serve, c);
 		}
 	}
-}
-
-/* Send every stream what it is owed; returns how many want another go. */
-static size_t
-worker_fanout(struct worker *w)
-{
-	struct conn	*c, *next;
-	uint64_t	 committed;
-	size_t		 more = 0;
-
-	window_refresh(&w->window, w->ring);
-	committed = ring_committed(w->ring);
-	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		if (c->flags & CONN_BLOCKED)
-			continue;
-		if (c->cursor >= committed && c->partial_seq == 0 &&
-		    (c->io == NULL || c->io->out.len == 0))
-			continue;
-		if (conn_stream_flush(w, c) == 1)
-			more++;
-	}
-	return more;
 }
 
 /* Post a clock event to the demo topic (demo config, first worker). */
@@ -271,19 +227,31 @@ worker_demo_publish(struct worker *w)
 	size_t			 len;
 	uint64_t		 seq;
 
-	if (worker_catalog(w) == -1)
+	if (serve_catalog(&w->serve) == -1)
 		return;
-	res = catalog_topic_lookup(w->cat, "demo", 4, &topic);
+	res = catalog_topic_lookup(w->serve.cat, "demo", 4, &topic);
 	if (res == CATALOG_NOT_FOUND)
-		res = catalog_topic_add(w->cat, "demo", 0, "demo clock", &topic);
+		res = catalog_topic_add(w->serve.cat, "demo", 0, "demo clock",
+		    &topic);
 	if (res != CATALOG_FOUND)
 		return;
 	gmtime_r(&now, &tm);
 	strftime(data, sizeof(data), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	len = sse_encode_body(body, sizeof(body), "clock", 5, data,
 	    strlen(data));
-	if (len > 0 && ring_append(w->ring, topic.id, body, len, &seq) == 0)
-		metrics_add(w->slot, METRICS_EVENTS_PUBLISHED, 1);
+	if (len > 0 &&
+	    ring_append(w->serve.ring, topic.id, body, len, &seq) == 0)
+		metrics_add(w->serve.slot, METRICS_EVENTS_PUBLISHED, 1);
+}
+
+/* Connection events go to the layer that owns the connection's state. */
+static void
+worker_on_conn(struct worker *w, struct conn *c, uint32_t events)
+{
+	if (c->state == CONN_STREAM)
+		stream_on_event(&w->serve, c, events);
+	else
+		conn_on_event(&w->serve, c, events);
 }
 
 static void
@@ -291,21 +259,21 @@ worker_start_drain(struct worker *w)
 {
 	struct conn	*c, *next;
 
-	if (w->draining)
+	if (w->serve.draining)
 		return;
-	log_info("draining %zu streams", w->nstreams);
-	w->draining = 1;
-	w->drain_start_ms = w->now_ms;
+	log_info("draining %zu streams", w->serve.nstreams);
+	w->serve.draining = 1;
+	w->serve.drain_start_ms = w->serve.now_ms;
 	worker_close_listeners(w);
-	for (c = TAILQ_FIRST(&w->requests); c != NULL; c = next) {
+	for (c = TAILQ_FIRST(&w->serve.requests); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		conn_on_tick(w, c);
+		conn_on_tick(&w->serve, c);
 	}
 	/* Send what is owed, then end each stream at a frame boundary. */
-	window_refresh(&w->window, w->ring);
-	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+	window_refresh(&w->serve.window, w->serve.ring);
+	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		conn_stream_finish(w, c);
+		stream_finish(&w->serve, c);
 	}
 }
 
@@ -315,14 +283,15 @@ worker_start_retire(struct worker *w)
 	struct conn	*c;
 	uint32_t	 spread = (uint32_t)w->conf->reload_spread_ms;
 
-	if (w->retiring || w->draining)
+	if (w->serve.retiring || w->serve.draining)
 		return;
-	log_info("retiring: closing %zu streams over %u ms", w->nstreams,
+	log_info("retiring: closing %zu streams over %u ms",
+	    w->serve.nstreams,
 	    spread);
-	w->retiring = 1;
-	w->retire_start_ms = w->now_ms;
+	w->serve.retiring = 1;
+	w->serve.retire_start_ms = w->serve.now_ms;
 	worker_close_listeners(w);
-	TAILQ_FOREACH(c, &w->streams, link)
+	TAILQ_FOREACH(c, &w->serve.streams, link)
 		c->finish_at = 1 + (spread > 0 ? arc4random_uniform(spread) : 0);
 }
 
@@ -359,30 +328,32 @@ worker_on_tick(struct worker *w)
 
 	while (read(w->timerfd, &expirations, sizeof(expirations)) > 0)
 		;
-	second = w->now_ms - w->last_heartbeat_scan_ms >= 1000;
-	if (w->accept_paused && second && !w->draining && !w->retiring) {
+	second = w->serve.now_ms - w->last_heartbeat_scan_ms >= 1000;
+	if (w->accept_paused && second && !w->serve.draining &&
+	    !w->serve.retiring) {
 		w->accept_paused = 0;
 		worker_listen(w, 1);
 	}
-	for (c = TAILQ_FIRST(&w->requests); c != NULL; c = next) {
+	for (c = TAILQ_FIRST(&w->serve.requests); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		conn_on_tick(w, c);
+		conn_on_tick(&w->serve, c);
 	}
 	worker_balance(w);
-	if (second || w->retiring) {
-		for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+	if (second || w->serve.retiring) {
+		for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, link);
-			conn_on_tick(w, c);
+			stream_on_tick(&w->serve, c);
 		}
 	}
 	if (!second)
 		return;
-	w->last_heartbeat_scan_ms = w->now_ms;
-	metrics_sample_memory(w->slot);
+	w->last_heartbeat_scan_ms = w->serve.now_ms;
+	metrics_sample_memory(w->serve.slot);
 	if (w->index == 0 && w->conf->ring_sync == CONFIG_SYNC_INTERVAL &&
-	    ring_sync(w->ring) == -1)
-		log_warn("ring %s: msync", ring_path(w->ring));
-	if (w->index == 0 && w->conf->demo && !w->draining && !w->retiring)
+	    ring_sync(w->serve.ring) == -1)
+		log_warn("ring %s: msync", ring_path(w->serve.ring));
+	if (w->index == 0 && w->conf->demo && !w->serve.draining &&
+	    !w->serve.retiring)
 		worker_demo_publish(w);
 }
 
@@ -393,22 +364,17 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	struct itimerspec	 its;
 	sigset_t		 set;
 	size_t			 i, n = 0;
-	uint64_t		 wsize;
-	uint32_t		 wframes = 1;
 	char			 title[64];
 
 	memset(w, 0, sizeof(*w));
+	if (serve_init(&w->serve, p->conf, p->ring, p->shm, p->slot) == -1)
+		fatal("worker state");
 	w->conf = p->conf;
-	w->ring = p->ring;
-	w->shm = p->shm;
-	w->slot = &p->shm->slots[p->slot];
+	w->serve.index = p->index;
 	w->index = p->index;
 	w->generation = p->generation;
 	w->master_pid = p->master_pid;
-	w->now_ms = worker_clock_ms();
-	TAILQ_INIT(&w->streams);
-	TAILQ_INIT(&w->requests);
-	TAILQ_INIT(&w->closed);
+	w->serve.now_ms = worker_clock_ms();
 
 	snprintf(title, sizeof(title), "worker %u", p->index);
 	log_procname(title);
@@ -459,7 +425,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = &w->wake_kind;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->slot->eventfd, &ev) == -1)
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->serve.slot->eventfd, &ev) == -1)
 		fatal("epoll_ctl eventfd");
 	ev.data.ptr = &w->signal_kind;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) == -1)
@@ -476,27 +442,11 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) == -1)
 		fatal("epoll_ctl timerfd");
 
-	w->iobufsize = WORKER_IOBUF;
-	/* Scratch holds the largest frame the ring accepts, chunk-framed. */
-	w->scratchsize = w->conf->ring_size / 4 + 64;
-	if (w->scratchsize < 256 * 1024 + 64)
-		w->scratchsize = 256 * 1024 + 64;
-	if ((w->iobuf = malloc(w->iobufsize)) == NULL ||
-	    (w->scratch = malloc(w->scratchsize)) == NULL)
-		fatal("malloc");
-	wsize = w->conf->ring_size < WORKER_WINDOW_MAX ?
-	    w->conf->ring_size : WORKER_WINDOW_MAX;
-	while (wframes < w->conf->ring_slots && wframes < WORKER_WINDOW_FRAMES)
-		wframes <<= 1;
-	if (window_init(&w->window, wsize, wframes,
-	    ring_committed(w->ring)) == -1)
-		fatal("window");
-
-	ring_set_notify(w->ring, worker_wake_all, w->shm);
-	ring_set_hwm(w->ring, worker_hwm, w);
-	worker_catalog(w);
+	ring_set_notify(w->serve.ring, worker_wake_all, w->serve.shm);
+	ring_set_hwm(w->serve.ring, worker_hwm, &w->serve);
+	serve_catalog(&w->serve);
 	worker_listen(w, 1);
-	metrics_sample_memory(w->slot);
+	metrics_sample_memory(w->serve.slot);
 	log_debug("started (generation %d, slot %u)", w->generation, p->slot);
 }
 
@@ -509,25 +459,27 @@ worker_main(const struct worker_params *params)
 	uint8_t			*kind;
 	uint64_t		 value;
 	int			 i, n, timeout;
-	size_t			 more = 0;
 
 	worker_setup(w, params);
 	for (;;) {
-		if ((w->draining || w->retiring) && w->nconns == 0)
+		if ((w->serve.draining || w->serve.retiring) &&
+		    w->serve.nconns == 0)
 			break;
 		/* The master kills stragglers at drain_timeout; an orphan
 		 * (the master was killed) keeps the same bound itself. */
-		if (w->draining && getppid() != w->master_pid &&
-		    w->now_ms - w->drain_start_ms >= w->conf->drain_timeout_ms) {
+		if (w->serve.draining && getppid() != w->master_pid &&
+		    w->serve.now_ms - w->serve.drain_start_ms >=
+		    w->conf->drain_timeout_ms) {
 			log_warnx("drain_timeout: %zu streams cut short with "
-			    "no master to end them", w->nstreams);
+			    "no master to end them", w->serve.nstreams);
 			break;
 		}
-		timeout = more > 0 || w->stream_more ? 0 : WORKER_TICK_MS;
+		timeout = w->serve.npending > 0 || w->serve.stream_more ? 0 :
+		    WORKER_TICK_MS;
 		n = epoll_wait(w->epfd, events, WORKER_EVENTS, timeout);
 		if (n == -1 && errno != EINTR)
 			fatal("epoll_wait");
-		w->now_ms = worker_clock_ms();
+		w->serve.now_ms = worker_clock_ms();
 		for (i = 0; i < n; i++) {
 			kind = events[i].data.ptr;
 			switch (*kind) {
@@ -535,11 +487,11 @@ worker_main(const struct worker_params *params)
 				worker_accept(w, events[i].data.ptr);
 				break;
 			case WORKER_KIND_CONN:
-				conn_on_event(w, events[i].data.ptr,
+				worker_on_conn(w, events[i].data.ptr,
 				    events[i].events);
 				break;
 			case WORKER_KIND_WAKE:
-				(void)!read(w->slot->eventfd, &value,
+				(void)!read(w->serve.slot->eventfd, &value,
 				    sizeof(value));
 				break;
 			case WORKER_KIND_SIGNAL:
@@ -550,16 +502,15 @@ worker_main(const struct worker_params *params)
 				break;
 			}
 		}
-		/* One validated copy per worker, then every stream. */
-		if (more > 0 || w->stream_more ||
-		    ring_committed(w->ring) > w->window.last) {
-			w->stream_more = 0;
-			more = worker_fanout(w);
-		}
-		conn_reap(w);
+		/* One validated copy per worker, then the streams owed. */
+		if (w->serve.npending > 0 || w->serve.stream_more ||
+		    ring_committed(w->serve.ring) > w->serve.window.last)
+			stream_fanout(&w->serve);
+		conn_reap(&w->serve);
 	}
-	metrics_add(w->slot, METRICS_STREAMS_DRAINED, w->drained);
-	log_info("exiting: %zu streams ended at a frame boundary", w->drained);
-	catalog_close(w->cat);
+	metrics_add(w->serve.slot, METRICS_STREAMS_DRAINED, w->serve.drained);
+	log_info("exiting: %zu streams ended at a frame boundary",
+	    w->serve.drained);
+	catalog_close(w->serve.cat);
 	exit(0);
 }

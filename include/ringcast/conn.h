@@ -1,9 +1,9 @@
 /*
- * conn: one client connection and its state machine: reading a request,
- * routing it (DESIGN §4), writing the answer, and for a stream, following a
- * cursor through the ring and the worker's window.  A stream holds no queue:
- * its state is the last seq it was sent and how far into the next frame it
- * got, so an idle subscriber costs a few dozen bytes.
+ * conn: one client connection: its socket, its request reader, its output
+ * buffer, reading requests (each complete one goes to serve->on_request),
+ * writing answers, lingering and closing.  It knows nothing of routes or of
+ * delivery; a stream's delivery state (cursor, topics, index links) lives
+ * here only because the connection carries it: stream.c owns its meaning.
  */
 #ifndef RINGCAST_CONN_H
 #define RINGCAST_CONN_H
@@ -15,7 +15,10 @@
 
 #include "ringcast/http.h"
 
-struct worker;
+struct serve;
+struct stream_topic;
+
+#define CONN_KIND	2	/* WORKER_KIND_CONN: the first byte */
 
 enum conn_state {
 	CONN_REQUEST = 0,	/* reading a request */
@@ -26,14 +29,15 @@ enum conn_state {
 };
 
 enum conn_flag {
-	CONN_ADMIN = 0x01,	/* accepted on the admin listener */
-	CONN_CHUNKED = 0x02,	/* HTTP/1.1 stream: each write is a chunk */
-	CONN_BLOCKED = 0x04,	/* the socket is full: wait for EPOLLOUT */
-	CONN_CLOSE = 0x08,	/* close once the answer is out */
-	CONN_FINISH = 0x10,	/* stream: end at the next frame boundary */
-	CONN_OVER_CAP = 0x20,	/* accepted over a connection cap */
-	CONN_EOF = 0x40,	/* the peer closed its side */
-	CONN_SERVED = 0x80,	/* answered a request (keep-alive idle) */
+	CONN_ADMIN = 0x0001,	/* accepted on the admin listener */
+	CONN_CHUNKED = 0x0002,	/* HTTP/1.1 stream: each write is a chunk */
+	CONN_BLOCKED = 0x0004,	/* the socket is full: wait for EPOLLOUT */
+	CONN_CLOSE = 0x0008,	/* close once the answer is out */
+	CONN_FINISH = 0x0010,	/* stream: end at the next frame boundary */
+	CONN_OVER_CAP = 0x0020,	/* accepted over a connection cap */
+	CONN_EOF = 0x0040,	/* the peer closed its side */
+	CONN_SERVED = 0x0080,	/* answered a request (keep-alive idle) */
+	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
 };
 
 /* Request-phase state, freed once a stream is under way. */
@@ -44,16 +48,25 @@ struct conn_io {
 	size_t			 pendinglen;
 };
 
+/* A stream's place among the streams of one topic (stream.c's index). */
+struct conn_member {
+	struct conn			*conn;
+	struct stream_topic		*topic;
+	TAILQ_ENTRY(conn_member)	 link;
+};
+
 struct conn {
-	uint8_t			 kind;		/* WORKER_KIND_CONN */
+	uint8_t			 kind;		/* CONN_KIND */
 	uint8_t			 state;
-	uint8_t			 flags;
 	uint8_t			 ntopics;
+	uint16_t		 flags;
 	int			 fd;
 	uint32_t		 addr_bucket;
 	uint32_t		 topic;		/* ntopics == 1 */
-	uint32_t		*topics;	/* ntopics > 1 */
-	uint64_t		 cursor;	/* last seq fully sent */
+	uint32_t		*topics;	/* ntopics > 1, sorted */
+	struct conn_member	 member;	/* the first topic's link */
+	struct conn_member	*members;	/* the others' (ntopics - 1) */
+	uint64_t		 cursor;	/* last seq sent or skipped */
 	uint64_t		 partial_seq;	/* frame sent in part, or 0 */
 	uint32_t		 partial;	/* its bytes already sent */
 	uint32_t		 finish_at;	/* retire: 1 + ms after start */
@@ -62,22 +75,49 @@ struct conn {
 	TAILQ_ENTRY(conn)	 link;
 };
 
-/* Make a connection for an accepted socket; NULL on allocation failure. */
-struct conn *conn_new(struct worker *w, int fd, int admin,
+/* Make a connection for an accepted socket, on serve->requests; NULL on
+ * allocation failure (the socket is the caller's to close then). */
+struct conn *conn_new(struct serve *s, int fd, int admin,
 	    const struct sockaddr_storage *peer);
-/* Close the socket and release what the connection holds; it is unlinked
- * from the worker and freed by conn_reap(), so a stale event is harmless. */
-void	conn_close(struct worker *w, struct conn *c);
+/* Close the socket and release what the connection holds; it moves to
+ * serve->closed and is freed by conn_reap(), so a stale event is harmless.
+ * A stream must have left the topic index first (stream_close does). */
+void	conn_close(struct serve *s, struct conn *c);
 /* Free the connections closed since the last call. */
-void	conn_reap(struct worker *w);
-/* Handle epoll events on the connection (it may be closed on return). */
-void	conn_on_event(struct worker *w, struct conn *c, uint32_t events);
-/* Send a stream what it is owed now: -1 if the conn was closed, 1 if more
- * is owed and the socket still takes it (call again), 0 otherwise. */
-int	conn_stream_flush(struct worker *w, struct conn *c);
-/* Heartbeat, header timeout and retire deadlines, at each tick. */
-void	conn_on_tick(struct worker *w, struct conn *c);
-/* Begin ending a stream at its next frame boundary (drain, reload). */
-void	conn_stream_finish(struct worker *w, struct conn *c);
+void	conn_reap(struct serve *s);
+/* Handle epoll events on a connection that is not a stream (it may be
+ * closed or have become a stream on return). */
+void	conn_on_event(struct serve *s, struct conn *c, uint32_t events);
+/* Header, keep-alive and linger deadlines of a non-stream, at each tick. */
+void	conn_on_tick(struct serve *s, struct conn *c);
+/* Read and discard what a stream or lingering peer sends: 0, or -1 when
+ * the peer is gone (EOF or error; the caller closes). */
+int	conn_discard_input(struct serve *s, struct conn *c);
+
+/* Answer the current request: status, extra header lines (each ending in
+ * CRLF, or NULL), a content type (NULL: text/plain when there is a body)
+ * and a body.  Keeps the connection unless told or asked to close. */
+void	conn_respond(struct serve *s, struct conn *c, int status,
+	    const char *extra, const char *type, const char *body,
+	    size_t bodylen);
+/* A short text answer: "404 Not Found: unknown topic 'x'". */
+void	conn_error(struct serve *s, struct conn *c, int status,
+	    const char *extra, const char *fmt, ...)
+	    __attribute__((format(printf, 5, 6)));
+/* Append the CORS headers the request's Origin earns to b. */
+void	conn_cors_headers(struct serve *s, const struct conn *c,
+	    struct buf *b);
+/* Write out io->out; 0 when all is out, 1 when the socket is full
+ * (CONN_BLOCKED set), -1 on a write error. */
+int	conn_flush_out(struct serve *s, struct conn *c);
+/* Send control bytes at a frame boundary, framed as a chunk on a chunked
+ * stream, with the chunked terminator if terminate.  Written from the
+ * stack; only what the socket does not take is kept (io->out).  0 or -1. */
+int	conn_send_control(struct serve *s, struct conn *c, const char *text,
+	    size_t len, int terminate);
+/* Shut the write side and close once the peer is done. */
+void	conn_linger(struct serve *s, struct conn *c);
+/* Free the request-phase state once nothing is left in it. */
+void	conn_io_release(struct conn *c);
 
 #endif

@@ -114,6 +114,9 @@ ssize_t	http_query_next(const char *query, const char *key, size_t *pos,
 ssize_t	http_percent_decode(const char *src, size_t len, char *dst,
 	    size_t cap);
 
+/* The token of an "Authorization: Bearer ..." header, or NULL. */
+const char *http_bearer(const struct http_request *req);
+
 /* The reason phrase of status ("Not Found"). */
 const char *http_status_text(int status);
 /* The method's name, e.g. "GET". */

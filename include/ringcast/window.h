@@ -18,6 +18,8 @@ struct ring;
 
 struct window_entry {
 	uint64_t	 seq;
+	uint64_t	 prev;		/* previous seq of the same topic hint
+					 * bucket, or 0: the topic's chain */
 	uint64_t	 off;		/* logical offset of the chunk */
 	uint32_t	 len;		/* chunk bytes: header + frame + CRLF */
 	uint32_t	 topic;
@@ -32,8 +34,10 @@ struct window {
 	uint64_t		 first;		/* oldest seq held */
 	uint64_t		 last;		/* newest seq held; first - 1 if empty */
 	uint64_t		 head;		/* logical offset of the next chunk */
-	/* Newest seq held per topic hash: a quick "nothing for you". */
+	/* Newest seq copied per topic hash: a quick "nothing for you", and
+	 * the head of the bucket's chain of entries (window_entry.prev). */
 	uint64_t		 topic_last[WINDOW_TOPIC_HINTS];
+	uint64_t		 restarts;	/* times the ring outran it */
 };
 
 /* Allocate a window of size bytes and nentries frames; 0 or -1. */
@@ -51,6 +55,9 @@ const char *window_bytes(const struct window *w, const struct window_entry *e,
 /* Could the window hold something newer than seq for topic?  0 when it
  * certainly holds nothing; 1 when it may. */
 int	window_may_have(const struct window *w, uint32_t topic, uint64_t after);
+/* The newest held seq of topic's hint bucket, or 0; follow the chain with
+ * window_get(seq)->prev.  Every held seq of the bucket is on the chain. */
+uint64_t window_topic_newest(const struct window *w, uint32_t topic);
 /* Format the chunk header of a frame of len bytes into hdr[16]; its length. */
 size_t	window_chunk_header(char *hdr, uint32_t len);
 

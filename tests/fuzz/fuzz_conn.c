@@ -21,24 +21,26 @@
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
-#include "ringcast/worker.h"
+#include "ringcast/serve.h"
+#include "ringcast/stream.h"
 #include "fuzz.h"
 
 #define OUT_MAX		(1024 * 1024)
 #define BASE_MS		1000000
 
 static struct config	 conf;
-static struct worker	 worker;
+static struct serve	 serve;
 static char		*out;		/* what the client read */
 static size_t		 outlen;
 
 static void
 setup(void)
 {
-	struct worker		*w = &worker;
+	struct serve		*w = &serve;
 	struct catalog_topic	 t;
-	char			 err[512];
-	uint32_t		 frames = 1;
+	struct ring		*ring;
+	struct metrics		*shm;
+	char			 err[512] = "out of memory";
 
 	log_init("stderr", LOG_LEVEL_ERROR);
 	config_defaults(&conf);
@@ -53,35 +55,21 @@ setup(void)
 	conf.catalog_map_size = 16 * 1024 * 1024;
 	conf.allow_any_origin = 1;
 
-	memset(w, 0, sizeof(*w));
-	w->conf = &conf;
-	w->now_ms = BASE_MS;
-	TAILQ_INIT(&w->streams);
-	TAILQ_INIT(&w->requests);
-	TAILQ_INIT(&w->closed);
-	if (ring_open(&w->ring, conf.ring_path, conf.ring_size,
+	if (ring_open(&ring, conf.ring_path, conf.ring_size,
 	    conf.ring_slots, RING_CREATE, 0, err, sizeof(err)) == -1 ||
+	    (shm = metrics_create(1)) == NULL ||
+	    serve_init(w, &conf, ring, shm, 0) == -1 ||
 	    catalog_open(&w->cat, conf.catalog_path, conf.catalog_map_size,
 	    CATALOG_CREATE, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s\n", err);
 		abort();
 	}
+	w->now_ms = BASE_MS;
 	catalog_topic_add(w->cat, "a", 0, "", &t);
 	catalog_topic_add(w->cat, "b", 0, "", &t);
 	catalog_topic_add(w->cat, "x/y:z", 0, "", &t);
 	catalog_topic_add(w->cat, "priv", CATALOG_TOPIC_PRIVATE, "", &t);
-	if ((w->shm = metrics_create(1)) == NULL)
-		abort();
-	w->slot = &w->shm->slots[0];
-	w->iobufsize = 64 * 1024;
-	w->scratchsize = 256 * 1024 + 64;
-	while (frames < conf.ring_slots)
-		frames <<= 1;
-	if ((w->iobuf = malloc(w->iobufsize)) == NULL ||
-	    (w->scratch = malloc(w->scratchsize)) == NULL ||
-	    (out = malloc(OUT_MAX)) == NULL ||
-	    window_init(&w->window, conf.ring_size, frames,
-	    ring_committed(w->ring)) == -1)
+	if ((out = malloc(OUT_MAX)) == NULL)
 		abort();
 }
 
@@ -95,7 +83,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 }
 
 static int
-conn_alive(struct worker *w, struct conn *c)
+conn_alive(struct serve *w, struct conn *c)
 {
 	struct conn	*x;
 
@@ -128,18 +116,23 @@ client_read(int fd)
 	}
 }
 
-/* The worker's fan-out: refresh the window, serve every stream. */
+/* Events go where the worker loop sends them. */
 static void
-fanout(struct worker *w)
+on_event(struct serve *w, struct conn *c, uint32_t events)
 {
-	struct conn	*c, *next;
+	if (c->state == CONN_STREAM)
+		stream_on_event(w, c, events);
+	else
+		conn_on_event(w, c, events);
+}
 
-	window_refresh(&w->window, w->ring);
-	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, link);
-		if (!(c->flags & CONN_BLOCKED))
-			conn_stream_flush(w, c);
-	}
+static void
+on_tick(struct serve *w, struct conn *c)
+{
+	if (c->state == CONN_STREAM)
+		stream_on_tick(w, c);
+	else
+		on_tick(w, c);
 }
 
 /* Everything the server wrote must parse as HTTP/1.1 responses. */
@@ -185,7 +178,7 @@ check_output(int head_seen)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct worker		*w = &worker;
+	struct serve		*w = &serve;
 	struct sockaddr_storage	 peer;
 	struct sockaddr_in	*sin = (struct sockaddr_in *)&peer;
 	struct conn		*c;
@@ -229,24 +222,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		shutdown(sv[0], SHUT_WR);
 	outlen = 0;
 	for (i = 0; i < 8 && conn_alive(w, c); i++) {
-		conn_on_event(w, c, i == 0 ? EPOLLIN | EPOLLOUT :
+		on_event(w, c, i == 0 ? EPOLLIN | EPOLLOUT :
 		    EPOLLIN | EPOLLOUT | EPOLLRDHUP);
 		client_read(sv[0]);
 		if (conn_alive(w, c))
-			fanout(w);
+			stream_fanout(w);
 		client_read(sv[0]);
 	}
 	/* Time passes: heartbeats, header timeouts, lingering ends. */
 	for (k = 1; k <= 3 && conn_alive(w, c); k++) {
 		w->now_ms = BASE_MS + (uint64_t)k * 61000;
-		conn_on_tick(w, c);
+		on_tick(w, c);
 		client_read(sv[0]);
 	}
 	if (conn_alive(w, c))
 		conn_close(w, c);
 	/* A stale event for a closed connection, as a later event of the
 	 * same epoll batch would be: harmless until the worker reaps. */
-	conn_on_event(w, c, EPOLLIN | EPOLLOUT | EPOLLHUP);
+	on_event(w, c, EPOLLIN | EPOLLOUT | EPOLLHUP);
 	conn_reap(w);
 	client_read(sv[0]);
 	close(sv[0]);

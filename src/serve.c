@@ -1,0 +1,94 @@
+/*
+ * serve: a worker's serving state (see serve.h), set up once per worker
+ * process and shared by the handlers.  The window and scratch sizes follow
+ * the ring: the scratch holds the largest frame the ring accepts.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringcast/catalog.h"
+#include "ringcast/config.h"
+#include "ringcast/conn.h"
+#include "ringcast/log.h"
+#include "ringcast/metrics.h"
+#include "ringcast/ring.h"
+#include "ringcast/route.h"
+#include "ringcast/serve.h"
+#include "ringcast/stream.h"
+
+#define SERVE_IOBUF		(64 * 1024)
+#define SERVE_WINDOW_MAX	(8 * 1024 * 1024)
+#define SERVE_WINDOW_FRAMES	32768
+
+int
+serve_init(struct serve *s, const struct config *conf, struct ring *ring,
+    struct metrics *shm, unsigned int slot)
+{
+	uint64_t	 wsize;
+	uint32_t	 wframes = 1;
+
+	memset(s, 0, sizeof(*s));
+	s->conf = conf;
+	s->ring = ring;
+	s->shm = shm;
+	s->slot = &shm->slots[slot];
+	s->wake_slot = slot;
+	TAILQ_INIT(&s->streams);
+	TAILQ_INIT(&s->requests);
+	TAILQ_INIT(&s->closed);
+	s->on_request = route_request;
+	s->on_stream_close = stream_forget;
+	s->iobufsize = SERVE_IOBUF;
+	s->scratchsize = conf->ring_size / 4 + 64;
+	if (s->scratchsize < 256 * 1024 + 64)
+		s->scratchsize = 256 * 1024 + 64;
+	wsize = conf->ring_size < SERVE_WINDOW_MAX ? conf->ring_size :
+	    SERVE_WINDOW_MAX;
+	while (wframes < conf->ring_slots && wframes < SERVE_WINDOW_FRAMES)
+		wframes <<= 1;
+	if ((s->iobuf = malloc(s->iobufsize)) == NULL ||
+	    (s->scratch = malloc(s->scratchsize)) == NULL ||
+	    (s->topics = stream_index_new()) == NULL ||
+	    window_init(&s->window, wsize, wframes, ring_committed(ring)) == -1) {
+		serve_free(s);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void
+serve_free(struct serve *s)
+{
+	free(s->iobuf);
+	free(s->scratch);
+	free(s->pending);
+	stream_index_free(s->topics);
+	window_free(&s->window);
+	catalog_close(s->cat);
+	s->iobuf = s->scratch = NULL;
+	s->pending = NULL;
+	s->topics = NULL;
+	s->cat = NULL;
+}
+
+int
+serve_catalog(struct serve *s)
+{
+	char	 err[512];
+
+	if (s->cat != NULL)
+		return 0;
+	if (s->last_catalog_try_ms != 0 &&
+	    s->now_ms - s->last_catalog_try_ms < 1000)
+		return -1;
+	s->last_catalog_try_ms = s->now_ms;
+	if (catalog_open(&s->cat, s->conf->catalog_path,
+	    s->conf->catalog_map_size, 0, err, sizeof(err)) == -1) {
+		log_warnx("%s", err);
+		s->cat = NULL;
+		return -1;
+	}
+	return 0;
+}
