@@ -743,7 +743,7 @@ stream_fanout(struct serve *s)
 	memmove(s->pending, s->pending + n,
 	    (s->npending - n) * sizeof(*s->pending));
 	s->npending -= n;
-	return s->npending;
+	return n;
 }
 
 void

@@ -44,7 +44,8 @@ void	stream_soft_reject(struct serve *s, struct conn *c, uint64_t retry_ms,
 int	stream_flush(struct serve *s, struct conn *c);
 /* Refresh the window from the ring and send every stream that is owed
  * something its share: O(new frames + streams of their topics), not
- * O(streams of the worker).  Returns how many streams want another round. */
+ * O(streams of the worker).  Returns how many streams it visited; those
+ * that want another round stay queued (serve->npending). */
 size_t	stream_fanout(struct serve *s);
 /* Epoll events on a stream. */
 void	stream_on_event(struct serve *s, struct conn *c, uint32_t events);
