@@ -1,0 +1,53 @@
+/*
+ * worker_fixture: one worker built in-process for tests and fuzz harnesses,
+ * with no epoll loop and no network: a ring in a file, a catalog with the
+ * topics "a", "b", "x/y:z" and "priv" (private), one slot of shared metrics,
+ * the worker's buffers and window, and a socketpair(2) per client.  The test
+ * drives the worker by hand (conn_on_event, conn_stream_flush) as its loop
+ * would, and reads what a client received.  Needs no cmocka.
+ */
+#ifndef RINGCAST_WORKER_FIXTURE_H
+#define RINGCAST_WORKER_FIXTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ringcast/config.h"
+#include "ringcast/worker.h"
+
+struct conn;
+
+struct worker_fixture {
+	struct config	 conf;		/* the worker's; tests may change it */
+	struct worker	 worker;
+};
+
+/* Build the worker with its ring (ring_size bytes, ring_slots slots) and
+ * catalog in the existing directory dir; 0, or -1 with a message on
+ * stderr (whatever was built is then freed). */
+int	worker_fixture_init(struct worker_fixture *fx, const char *dir,
+	    uint64_t ring_size, uint32_t ring_slots);
+/* Close every connection, then free the worker; the files stay in dir. */
+void	worker_fixture_free(struct worker_fixture *fx);
+/* The catalog id of a topic the fixture made; aborts on an unknown name. */
+uint32_t worker_fixture_topic(struct worker_fixture *fx, const char *name);
+/* Append an event of topic with data (no event type) to the ring, as a
+ * publisher would, without waking or refreshing anything; 0 or -1. */
+int	worker_fixture_publish(struct worker_fixture *fx, uint32_t topic,
+	    const char *data, uint64_t *seq);
+/* Accept a client from 127.0.0.1 (on the admin listener if admin): a
+ * nonblocking socketpair whose server end is a new connection; the client
+ * end goes to *client_fd, which the caller closes.  NULL on error. */
+struct conn *worker_fixture_connect(struct worker_fixture *fx, int admin,
+	    int *client_fd);
+/* Is c still open (a request or a stream of the worker)? */
+int	worker_fixture_conn_alive(struct worker_fixture *fx,
+	    const struct conn *c);
+/* The worker's fan-out: refresh the window, flush every unblocked stream. */
+void	worker_fixture_fanout(struct worker_fixture *fx);
+/* Read what the server wrote so far without waiting, appending to
+ * buf[*len] up to cap (bytes past cap are read and dropped); 1 once the
+ * server's side is closed, else 0. */
+int	worker_fixture_read(int client_fd, char *buf, size_t cap, size_t *len);
+
+#endif
