@@ -533,6 +533,7 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 	enum ring_status	 st;
 	struct iovec		 iov[CONN_IOV_MAX];
 	uint64_t		 seqs[CONN_IOV_MAX], after = c->cursor;
+	uint64_t		 oldest;
 	size_t			 lens[CONN_IOV_MAX], pos = 0, hdrlen, skip;
 	size_t			 total = 0, room;
 	int			 count = 0, chunked, tries = 0;
@@ -553,11 +554,15 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 		if (st == RING_EVICTED) {
 			if (count > 0)
 				break;
+			/* oldest first: an eviction after this read shows
+			 * in the losses below, or in the next ring_next, and
+			 * is never skipped unseen. */
+			oldest = ring_oldest(w->ring);
 			if (c->partial_seq != 0 ||
 			    conn_lost_after(w, c, c->cursor))
 				return 2;
 			/* Only other topics' events went: skip them. */
-			after = ring_oldest(w->ring) - 1;
+			after = oldest - 1;
 			tries++;
 			continue;
 		}

@@ -3,7 +3,8 @@
  * worker (tests/worker_fixture.c): a client subscribes over a socketpair,
  * events are appended to the ring, the test plays the worker's loop, and
  * only what the client received is judged, so these tests hold wherever the
- * delivery code lives.
+ * delivery code lives.  A seam (-Wl,--wrap=ring_topic_evicted) lets one test
+ * evict events at the worst moment of a read.
  */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -42,6 +43,35 @@ struct client {
 	uint64_t	 gap_next;	/* the first id the last gap promised */
 };
 
+/* The seam: when armed, the next ring_topic_evicted call answers first,
+ * then the ring evicts up to and including evict_through (appending events
+ * of evict_topic), as a publisher in another worker could at that moment. */
+static struct worker_fixture	*evict_fx;
+static uint64_t			 evict_through;
+static uint32_t			 evict_topic;
+static int			 evict_fired;
+
+uint64_t	__real_ring_topic_evicted(const struct ring *, uint32_t);
+uint64_t	__wrap_ring_topic_evicted(const struct ring *, uint32_t);
+
+uint64_t
+__wrap_ring_topic_evicted(const struct ring *ring, uint32_t topic)
+{
+	uint64_t	 evicted = __real_ring_topic_evicted(ring, topic);
+	uint64_t	 seq;
+	int		 i;
+
+	if (evict_fx == NULL)
+		return evicted;
+	for (i = 0; i < 4096 && ring_oldest(ring) <= evict_through; i++)
+		if (worker_fixture_publish(evict_fx, evict_topic, "late",
+		    &seq) == -1)
+			break;
+	evict_fx = NULL;
+	evict_fired = ring_oldest(ring) > evict_through;
+	return evicted;
+}
+
 static int
 setup(void **state)
 {
@@ -58,6 +88,7 @@ teardown(void **state)
 {
 	struct fixture	*f = *state;
 
+	evict_fx = NULL;
 	worker_fixture_free(&f->fx);
 	rc_test_rmdir(f->dir);
 	free(f);
@@ -329,6 +360,57 @@ test_conn_resume_after_eviction_says_gap_first(void **state)
 	client_free(cl);
 }
 
+/*
+ * A stream behind the ring's oldest (only other topics' events evicted)
+ * skips to the oldest.  If an event of its own topic is evicted between
+ * "did the topic lose anything?" and "where is the oldest now?", the stream
+ * must not jump past it silently: it ends as a slow consumer, or says a gap.
+ */
+static void
+test_conn_stream_never_skips_an_evicted_event(void **state)
+{
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 lost;
+	size_t		 i;
+	int		 got_lost = 0;
+
+	open_worker(f, 64 * 1024, 16);
+	cl = subscribe(f, "/events/a", NULL);
+	/* The stream's cursor (0) falls behind on b's events only... */
+	for (i = 0; i < 20; i++)
+		publish(f, "b", "other");
+	/* ...and the next event of a is still in the ring. */
+	lost = publish(f, "a", "the next one");
+	assert_true(ring_oldest(f->fx.worker.ring) > 1);
+	assert_true(ring_oldest(f->fx.worker.ring) <= lost);
+
+	evict_fx = &f->fx;
+	evict_topic = worker_fixture_topic(&f->fx, "a");
+	evict_through = lost;
+	evict_fired = 0;
+	/* The flush alone, without a window refresh: the ring path. */
+	conn_stream_flush(&f->fx.worker, cl->conn);
+	assert_true(evict_fired);
+	deliver(f, cl);
+
+	for (i = 0; i < cl->nids; i++)
+		got_lost |= cl->ids[i] == lost;
+	if (cl->nids > 0 && !got_lost && cl->gaps == 0)
+		fail_msg("the stream went on at %llu past the lost event %llu "
+		    "with no gap", (unsigned long long)cl->ids[0],
+		    (unsigned long long)lost);
+	if (cl->gaps == 0) {
+		/* Then it must have ended, as a slow consumer. */
+		assert_true(cl->ended);
+		assert_true(cl->eof);
+		assert_false(worker_fixture_conn_alive(&f->fx, cl->conn));
+		assert_int_equal(f->fx.worker.slot->counters[
+		    METRICS_SLOW_CLOSES], 1);
+	}
+	client_free(cl);
+}
+
 /* A socket that takes a few KB at a time: frames go out in pieces, and the
  * client still reads each one whole, once, in order. */
 static void
@@ -376,6 +458,7 @@ main(void)
 		T(test_conn_stream_replays_after_resume_then_goes_live),
 		T(test_conn_multi_topic_stream_gets_only_its_topics),
 		T(test_conn_resume_after_eviction_says_gap_first),
+		T(test_conn_stream_never_skips_an_evicted_event),
 		T(test_conn_partial_write_resumes_mid_frame),
 #undef T
 	};
