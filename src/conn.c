@@ -448,6 +448,18 @@ conn_stream_advance(struct worker *w, struct conn *c, const uint64_t *seqs,
 		c->cursor = scanned_to;
 }
 
+/* Move the cursor to seq if that is forward; a cursor never moves back,
+ * or the client would be sent again what it has (a resume can put it past
+ * a window that has not caught up with the ring yet).  1 if it moved. */
+static int
+conn_cursor_forward(struct conn *c, uint64_t seq)
+{
+	if (seq <= c->cursor)
+		return 0;
+	c->cursor = seq;
+	return 1;
+}
+
 /* writev that reports a full socket as 0 bytes and sets CONN_BLOCKED. */
 static ssize_t
 conn_writev(struct conn *c, struct iovec *iov, int iovcnt, size_t total)
@@ -484,7 +496,7 @@ conn_send_from_window(struct worker *w, struct conn *c)
 	chunked = (c->flags & CONN_CHUNKED) != 0;
 	if (c->ntopics == 1 && c->partial_seq == 0 &&
 	    !window_may_have(win, c->topic, c->cursor)) {
-		c->cursor = win->last;
+		conn_cursor_forward(c, win->last);
 		return 0;
 	}
 	for (seq = c->cursor + 1; seq <= win->last; seq++) {
@@ -503,13 +515,8 @@ conn_send_from_window(struct worker *w, struct conn *c)
 		total += len - skip;
 		count++;
 	}
-	if (count == 0) {
-		if (seq - 1 > c->cursor) {
-			c->cursor = seq - 1;
-			return 1;
-		}
-		return 0;
-	}
+	if (count == 0)
+		return conn_cursor_forward(c, seq - 1);
 	if (c->partial_seq != 0 && seqs[0] != c->partial_seq) {
 		/* The frame we were in the middle of is gone. */
 		return -1;
@@ -571,7 +578,7 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 			/* The window holds the rest: hand over, skipping the
 			 * other topics' frames up to it. */
 			if (count == 0 && c->partial_seq == 0) {
-				c->cursor = frame.seq - 1;
+				conn_cursor_forward(c, frame.seq - 1);
 				return 1;
 			}
 			break;
@@ -602,13 +609,8 @@ conn_send_from_ring(struct worker *w, struct conn *c)
 		after = frame.seq;
 		count++;
 	}
-	if (count == 0) {
-		if (after > c->cursor && c->partial_seq == 0) {
-			c->cursor = after;
-			return 1;
-		}
-		return 0;
-	}
+	if (count == 0)
+		return c->partial_seq == 0 && conn_cursor_forward(c, after);
 	if ((n = conn_writev(c, iov, count, total)) == -1)
 		return -1;
 	if (n > 0)

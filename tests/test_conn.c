@@ -15,6 +15,7 @@
 #include "ringcast/conn.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/window.h"
 #include "ringcast/worker.h"
 #include "worker_fixture.h"
 
@@ -411,6 +412,49 @@ test_conn_stream_never_skips_an_evicted_event(void **state)
 	client_free(cl);
 }
 
+/*
+ * A resume on a window that lags the ring (an append by ringcastctl wakes no
+ * worker): the cursor is past the window's newest seq.  The window must not
+ * pull it back, or the events between come again once the window catches up.
+ */
+static void
+test_conn_cursor_never_moves_backwards(void **state)
+{
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 newest = 0, live;
+	char		 hdr[64];
+	int		 i;
+
+	open_worker(f, 256 * 1024, 256);
+	for (i = 0; i < 3; i++)
+		publish(f, "a", "seen by the window");
+	worker_fixture_fanout(&f->fx);
+	for (i = 0; i < 3; i++)
+		newest = publish(f, "a", "appended behind the window's back");
+	assert_true(f->fx.worker.window.last < newest);
+
+	snprintf(hdr, sizeof(hdr), "Last-Event-ID: %llu\r\n",
+	    (unsigned long long)newest);
+	cl = subscribe(f, "/events/a", hdr);
+	conn_stream_flush(&f->fx.worker, cl->conn);
+	client_read(cl);
+	assert_int_equal(cl->nids, 0);
+	/* The window catches up: the client already has all of it. */
+	window_refresh(&f->fx.worker.window, f->fx.worker.ring);
+	conn_stream_flush(&f->fx.worker, cl->conn);
+	client_read(cl);
+	if (cl->nids > 0)
+		fail_msg("resumed at %llu, the client got %llu again",
+		    (unsigned long long)newest,
+		    (unsigned long long)cl->ids[0]);
+	/* And what comes next still comes. */
+	live = publish(f, "a", "live");
+	deliver(f, cl);
+	assert_ids(cl, &live, 1);
+	client_free(cl);
+}
+
 /* A socket that takes a few KB at a time: frames go out in pieces, and the
  * client still reads each one whole, once, in order. */
 static void
@@ -459,6 +503,7 @@ main(void)
 		T(test_conn_multi_topic_stream_gets_only_its_topics),
 		T(test_conn_resume_after_eviction_says_gap_first),
 		T(test_conn_stream_never_skips_an_evicted_event),
+		T(test_conn_cursor_never_moves_backwards),
 		T(test_conn_partial_write_resumes_mid_frame),
 #undef T
 	};
