@@ -1,31 +1,87 @@
 /*
- * test_stream: delivery through the real conn, route and stream modules
- * on socketpairs: the topic index (join, leave, multi-topic, close during a
- * fan-out) and that a fan-out visits only the streams of the topics that
- * got events.
+ * test_stream: stream delivery through the public conn and stream API, on
+ * an in-process worker (tests/worker_fixture.c): a client subscribes over a
+ * socketpair,
+ * events are appended to the ring, the test plays the worker's loop, and
+ * only what the client received is judged, so these tests hold wherever the
+ * delivery code lives.  A seam (-Wl,--wrap=ring_topic_evicted) lets one test
+ * evict events at the worst moment of a read.
  */
-#include "rc_test.h"
-
 #include <sys/epoll.h>
 #include <sys/socket.h>
 
+#include <http_parser.h>
+
+#include "rc_test.h"
 #include "ringcast/conn.h"
+#include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/serve.h"
 #include "ringcast/stream.h"
-#include "serve_fixture.h"
+#include "ringcast/window.h"
+#include "worker_fixture.h"
 
-#define READ_MAX	(256 * 1024)
+#define CLIENT_MAX	(512 * 1024)	/* bytes a client keeps */
+#define IDS_MAX		1024		/* events a client keeps */
+#define ROUNDS_MAX	1000		/* bound of every delivery loop */
 
-static char	 rbuf[READ_MAX];
+struct fixture {
+	char			*dir;
+	struct worker_fixture	 fx;
+};
+
+/* What a client received: raw bytes, then the SSE blocks of the body. */
+struct client {
+	int		 fd;
+	struct conn	*conn;
+	char		*raw;
+	size_t		 rawlen;
+	int		 eof;		/* the server closed */
+	char		*body;		/* the response body, de-chunked */
+	size_t		 bodylen;
+	int		 ended;		/* the response is complete */
+	uint64_t	 ids[IDS_MAX];	/* ids of the events, in order */
+	size_t		 nids;
+	size_t		 gaps;		/* ringcast-gap events */
+	uint64_t	 gap_next;	/* the first id the last gap promised */
+};
+
+/* The seam: when armed, the next ring_topic_evicted call answers first,
+ * then the ring evicts up to and including evict_through (appending events
+ * of evict_topic), as a publisher in another worker could at that moment. */
+static struct worker_fixture	*evict_fx;
+static uint64_t			 evict_through;
+static uint32_t			 evict_topic;
+static int			 evict_fired;
+
+uint64_t	__real_ring_topic_evicted(const struct ring *, uint32_t);
+uint64_t	__wrap_ring_topic_evicted(const struct ring *, uint32_t);
+
+uint64_t
+__wrap_ring_topic_evicted(const struct ring *ring, uint32_t topic)
+{
+	uint64_t	 evicted = __real_ring_topic_evicted(ring, topic);
+	uint64_t	 seq;
+	int		 i;
+
+	if (evict_fx == NULL)
+		return evicted;
+	for (i = 0; i < 4096 && ring_oldest(ring) <= evict_through; i++)
+		if (worker_fixture_publish(evict_fx, evict_topic, "late",
+		    &seq) == -1)
+			break;
+	evict_fx = NULL;
+	evict_fired = ring_oldest(ring) > evict_through;
+	return evicted;
+}
 
 static int
 setup(void **state)
 {
-	struct serve_fixture	*f = calloc(1, sizeof(*f));
+	struct fixture	*f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
+	if (f == NULL || (f->dir = rc_test_tmpdir()) == NULL)
 		return -1;
-	serve_fixture_init(f, 0, 0);
 	*state = f;
 	return 0;
 }
@@ -33,234 +89,425 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	serve_fixture_free(*state);
-	free(*state);
+	struct fixture	*f = *state;
+
+	evict_fx = NULL;
+	worker_fixture_free(&f->fx);
+	rc_test_rmdir(f->dir);
+	free(f);
 	return 0;
 }
 
-/* Open a stream of url; returns the conn and the client end. */
-static struct conn *
-subscribe(struct serve_fixture *f, const char *url, int *client)
+static void
+open_worker(struct fixture *f, uint64_t ring_size, uint32_t ring_slots)
 {
-	struct conn	*c = serve_fixture_connect(f, client);
+	assert_int_equal(worker_fixture_init(&f->fx, f->dir, ring_size,
+	    ring_slots), 0);
+}
+
+static uint64_t
+publish(struct fixture *f, const char *topic, const char *data)
+{
+	uint64_t	 seq;
+
+	assert_int_equal(worker_fixture_publish(&f->fx,
+	    worker_fixture_topic(&f->fx, topic), data, &seq), 0);
+	return seq;
+}
+
+static int
+on_body(http_parser *p, const char *at, size_t len)
+{
+	struct client	*cl = p->data;
+
+	if (cl->bodylen + len > CLIENT_MAX)
+		return -1;
+	memcpy(cl->body + cl->bodylen, at, len);
+	cl->bodylen += len;
+	return 0;
+}
+
+static int
+on_message_complete(http_parser *p)
+{
+	struct client	*cl = p->data;
+
+	cl->ended = 1;
+	return 0;
+}
+
+/* Split the body into SSE blocks; note each complete block's id and gap. */
+static void
+client_parse_events(struct client *cl)
+{
+	const char	*p = cl->body, *end = cl->body + cl->bodylen;
+	const char	*block_end, *line, *eol;
+	int		 gap;
+
+	cl->nids = 0;
+	cl->gaps = 0;
+	while (p < end &&
+	    (block_end = memmem(p, (size_t)(end - p), "\n\n", 2)) != NULL) {
+		gap = 0;
+		for (line = p; line < block_end + 1; line = eol + 1) {
+			eol = memchr(line, '\n', (size_t)(block_end + 1 - line));
+			if (strncmp(line, "event: ringcast-gap\n", 20) == 0)
+				gap = 1;
+			else if (gap && strncmp(line, "data: ", 6) == 0)
+				cl->gap_next = strtoull(line + 6, NULL, 10);
+			else if (strncmp(line, "id: ", 4) == 0 &&
+			    cl->nids < IDS_MAX)
+				cl->ids[cl->nids++] = strtoull(line + 4, NULL,
+				    10);
+		}
+		cl->gaps += gap;
+		p = block_end + 2;
+	}
+}
+
+/* Read what the server sent so far and parse it as one HTTP response. */
+static void
+client_read(struct client *cl)
+{
+	http_parser_settings	 settings;
+	http_parser		 parser;
+	size_t			 n;
+
+	cl->eof |= worker_fixture_read(cl->fd, cl->raw, CLIENT_MAX,
+	    &cl->rawlen);
+	assert_true(cl->rawlen < CLIENT_MAX);
+	memset(&settings, 0, sizeof(settings));
+	settings.on_body = on_body;
+	settings.on_message_complete = on_message_complete;
+	http_parser_init(&parser, HTTP_RESPONSE);
+	parser.data = cl;
+	cl->bodylen = 0;
+	cl->ended = 0;
+	n = http_parser_execute(&parser, &settings, cl->raw, cl->rawlen);
+	if (n != cl->rawlen || HTTP_PARSER_ERRNO(&parser) != HPE_OK)
+		fail_msg("not an HTTP response at byte %zu: %s", n,
+		    http_errno_description(HTTP_PARSER_ERRNO(&parser)));
+	if (cl->rawlen > 0)
+		assert_int_equal(parser.status_code, 200);
+	client_parse_events(cl);
+}
+
+/* GET target with extra header lines; the stream is under way on return,
+ * and the client has read what the first flush sent. */
+static struct client *
+subscribe(struct fixture *f, const char *target, const char *headers)
+{
+	struct client	*cl = calloc(1, sizeof(*cl));
 	char		 req[512];
+	int		 n;
 
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\n\r\n", url);
-	serve_fixture_request(f, c, *client, req);
-	assert_int_equal(c->state, CONN_STREAM);
-	serve_fixture_read(*client, rbuf, sizeof(rbuf));
-	return c;
-}
-
-/* The data: lines of every event the client has been sent since. */
-static size_t
-received(int client, char *out, size_t cap)
-{
-	char	*p, *line;
-	size_t	 n = 0;
-
-	serve_fixture_read(client, rbuf, sizeof(rbuf));
-	out[0] = '\0';
-	for (p = rbuf; (line = strstr(p, "data: ")) != NULL; p = line + 6) {
-		char	*end = strchr(line, '\n');
-
-		if (end == NULL)
-			break;
-		n++;
-		strncat(out, line + 6, (size_t)(end - line - 6) < cap -
-		    strlen(out) - 2 ? (size_t)(end - line - 6) : 0);
-		strncat(out, ",", cap - strlen(out) - 1);
-	}
-	return n;
+	assert_non_null(cl);
+	assert_non_null(cl->raw = malloc(CLIENT_MAX));
+	assert_non_null(cl->body = malloc(CLIENT_MAX));
+	assert_non_null(cl->conn = worker_fixture_connect(&f->fx, 0,
+	    &cl->fd));
+	n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: test\r\n"
+	    "%s\r\n", target, headers != NULL ? headers : "");
+	assert_int_equal(send(cl->fd, req, (size_t)n, MSG_NOSIGNAL), n);
+	worker_fixture_event(&f->fx, cl->conn, EPOLLIN | EPOLLOUT);
+	assert_true(worker_fixture_conn_alive(&f->fx, cl->conn));
+	assert_int_equal(cl->conn->state, CONN_STREAM);
+	client_read(cl);
+	return cl;
 }
 
 static void
-test_stream_index_counts_join_and_leave(void **state)
+client_free(struct client *cl)
 {
-	struct serve_fixture	*f = *state;
-	struct conn		*c[4];
-	int			 fd[4], i;
-	uint32_t		 a = serve_fixture_topic(f, "a");
-	uint32_t		 b = serve_fixture_topic(f, "b");
+	close(cl->fd);
+	free(cl->raw);
+	free(cl->body);
+	free(cl);
+}
 
+/* Play the worker's loop until the stream is owed nothing (or has ended):
+ * fan out, let the client read, tell the worker the socket drained. */
+static void
+deliver(struct fixture *f, struct client *cl)
+{
+	struct serve	*s = &f->fx.serve;
+	int		 rounds;
+
+	for (rounds = 0; rounds < ROUNDS_MAX; rounds++) {
+		stream_fanout(s);
+		client_read(cl);
+		if (!worker_fixture_conn_alive(&f->fx, cl->conn))
+			return;
+		if (cl->conn->flags & CONN_BLOCKED)
+			worker_fixture_event(&f->fx, cl->conn, EPOLLOUT);
+		else if (s->npending == 0)
+			return;
+	}
+	fail_msg("the stream was still owed events after %d rounds",
+	    ROUNDS_MAX);
+}
+
+/* The client got exactly ids[n], in order. */
+static void
+assert_ids(const struct client *cl, const uint64_t *ids, size_t n)
+{
+	size_t	 i;
+
+	if (cl->nids != n)
+		fail_msg("the client got %zu events, expected %zu", cl->nids,
+		    n);
+	for (i = 0; i < n; i++)
+		if (cl->ids[i] != ids[i])
+			fail_msg("event %zu: id %llu, expected %llu", i,
+			    (unsigned long long)cl->ids[i],
+			    (unsigned long long)ids[i]);
+}
+
+static void
+test_stream_stream_gets_live_events_in_order(void **state)
+{
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 ids[3];
+
+	open_worker(f, 256 * 1024, 256);
+	cl = subscribe(f, "/events/a", NULL);
+	assert_int_equal(cl->nids, 0);
+	ids[0] = publish(f, "a", "one");
+	ids[1] = publish(f, "a", "two");
+	ids[2] = publish(f, "a", "three");
+	deliver(f, cl);
+	assert_ids(cl, ids, 3);
+	assert_int_equal(cl->gaps, 0);
+	client_free(cl);
+}
+
+static void
+test_stream_stream_replays_after_resume_then_goes_live(void **state)
+{
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 ids[6], seq, resume = 0;
+	char		 hdr[64];
+	size_t		 n = 0;
+	int		 i;
+
+	open_worker(f, 256 * 1024, 256);
+	for (i = 1; i <= 8; i++) {
+		seq = publish(f, "a", "old");
+		publish(f, "b", "other");
+		if (i == 5)
+			resume = seq;
+		else if (i > 5)
+			ids[n++] = seq;
+	}
+	/* The window holds the older half only: replay crosses from the
+	 * window to the ring. */
+	stream_fanout(&f->fx.serve);
 	for (i = 0; i < 3; i++)
-		c[i] = subscribe(f, "/events/a", &fd[i]);
-	c[3] = subscribe(f, "/events/b", &fd[3]);
-	assert_int_equal(stream_index_count(f->serve.topics, a), 3);
-	assert_int_equal(stream_index_count(f->serve.topics, b), 1);
-	assert_int_equal(stream_index_topics(f->serve.topics), 2);
-	conn_close(&f->serve, c[1]);
-	assert_int_equal(stream_index_count(f->serve.topics, a), 2);
-	conn_close(&f->serve, c[3]);
-	assert_int_equal(stream_index_count(f->serve.topics, b), 0);
-	assert_int_equal(stream_index_topics(f->serve.topics), 1);
-	conn_close(&f->serve, c[0]);
-	conn_close(&f->serve, c[2]);
-	assert_int_equal(stream_index_topics(f->serve.topics), 0);
-	conn_reap(&f->serve);
-	for (i = 0; i < 4; i++)
-		close(fd[i]);
+		ids[n++] = publish(f, "a", "unseen by the window");
+	snprintf(hdr, sizeof(hdr), "Last-Event-ID: %llu\r\n",
+	    (unsigned long long)resume);
+	cl = subscribe(f, "/events/a", hdr);
+	deliver(f, cl);
+	assert_ids(cl, ids, n);
+	/* Live events follow the replay with no seam. */
+	seq = publish(f, "a", "live");
+	deliver(f, cl);
+	assert_int_equal(cl->nids, n + 1);
+	assert_int_equal(cl->ids[n], seq);
+	assert_int_equal(cl->gaps, 0);
+	client_free(cl);
 }
 
 static void
-test_stream_multi_topic_stream_sits_in_each_topic(void **state)
+test_stream_multi_topic_stream_gets_only_its_topics(void **state)
 {
-	struct serve_fixture	*f = *state;
-	struct conn		*c;
-	char			 got[1024];
-	int			 fd;
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 ids[4];
 
-	c = subscribe(f, "/events?topic=a&topic=x/y:z", &fd);
-	assert_int_equal(stream_index_count(f->serve.topics,
-	    serve_fixture_topic(f, "a")), 1);
-	assert_int_equal(stream_index_count(f->serve.topics,
-	    serve_fixture_topic(f, "x/y:z")), 1);
-	serve_fixture_publish(f, "a", "1");
-	serve_fixture_publish(f, "b", "2");
-	serve_fixture_publish(f, "x/y:z", "3");
-	serve_fixture_publish(f, "a", "4");
-	stream_fanout(&f->serve);
-	assert_int_equal(received(fd, got, sizeof(got)), 3);
-	assert_string_equal(got, "1,3,4,");
-	conn_close(&f->serve, c);
-	assert_int_equal(stream_index_topics(f->serve.topics), 0);
-	close(fd);
+	open_worker(f, 256 * 1024, 256);
+	cl = subscribe(f, "/events?topic=a&topic=b", NULL);
+	ids[0] = publish(f, "a", "1");
+	publish(f, "x/y:z", "not ours");
+	ids[1] = publish(f, "b", "2");
+	publish(f, "priv", "not ours either");
+	ids[2] = publish(f, "b", "3");
+	ids[3] = publish(f, "a", "4");
+	deliver(f, cl);
+	assert_ids(cl, ids, 4);
+	client_free(cl);
 }
 
 static void
-test_stream_fanout_visits_only_the_topics_streams(void **state)
+test_stream_resume_after_eviction_says_gap_first(void **state)
 {
-	struct serve_fixture	*f = *state;
-	char			 got[1024];
-	int			 fd[101], i;
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 oldest;
+	int		 i;
 
-	for (i = 0; i < 100; i++)
-		subscribe(f, "/events/b", &fd[i]);
-	subscribe(f, "/events/a", &fd[100]);
-	serve_fixture_publish(f, "a", "only-a");
-	assert_int_equal(stream_fanout(&f->serve), 1);
-	assert_int_equal(received(fd[100], got, sizeof(got)), 1);
-	assert_string_equal(got, "only-a,");
-	for (i = 0; i < 100; i++)
-		assert_int_equal(received(fd[i], got, sizeof(got)), 0);
-	serve_fixture_publish(f, "b", "to-b");
-	assert_int_equal(stream_fanout(&f->serve), 100);
-	for (i = 0; i < 100; i++) {
-		assert_int_equal(received(fd[i], got, sizeof(got)), 1);
-		assert_string_equal(got, "to-b,");
+	open_worker(f, 64 * 1024, 16);
+	for (i = 0; i < 40; i++)
+		publish(f, "a", "event");
+	oldest = ring_oldest(f->fx.serve.ring);
+	assert_true(oldest > 2);
+	cl = subscribe(f, "/events/a", "Last-Event-ID: 1\r\n");
+	deliver(f, cl);
+	assert_int_equal(cl->gaps, 1);
+	assert_int_equal(cl->gap_next, oldest);
+	assert_int_equal(cl->nids, 40 - (oldest - 1));
+	assert_int_equal(cl->ids[0], oldest);
+	client_free(cl);
+}
+
+/*
+ * A stream behind the ring's oldest (only other topics' events evicted)
+ * skips to the oldest.  If an event of its own topic is evicted between
+ * "did the topic lose anything?" and "where is the oldest now?", the stream
+ * must not jump past it silently: it ends as a slow consumer, or says a gap.
+ */
+static void
+test_stream_stream_never_skips_an_evicted_event(void **state)
+{
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 lost;
+	size_t		 i;
+	int		 got_lost = 0;
+
+	open_worker(f, 64 * 1024, 16);
+	cl = subscribe(f, "/events/a", NULL);
+	/* The stream's cursor (0) falls behind on b's events only... */
+	for (i = 0; i < 20; i++)
+		publish(f, "b", "other");
+	/* ...and the next event of a is still in the ring. */
+	lost = publish(f, "a", "the next one");
+	assert_true(ring_oldest(f->fx.serve.ring) > 1);
+	assert_true(ring_oldest(f->fx.serve.ring) <= lost);
+
+	evict_fx = &f->fx;
+	evict_topic = worker_fixture_topic(&f->fx, "a");
+	evict_through = lost;
+	evict_fired = 0;
+	/* The flush alone, without a window refresh: the ring path. */
+	stream_flush(&f->fx.serve, cl->conn);
+	assert_true(evict_fired);
+	deliver(f, cl);
+
+	for (i = 0; i < cl->nids; i++)
+		got_lost |= cl->ids[i] == lost;
+	if (cl->nids > 0 && !got_lost && cl->gaps == 0)
+		fail_msg("the stream went on at %llu past the lost event %llu "
+		    "with no gap", (unsigned long long)cl->ids[0],
+		    (unsigned long long)lost);
+	if (cl->gaps == 0) {
+		/* Then it must have ended, as a slow consumer. */
+		assert_true(cl->ended);
+		assert_true(cl->eof);
+		assert_false(worker_fixture_conn_alive(&f->fx, cl->conn));
+		assert_int_equal(f->fx.serve.slot->counters[
+		    METRICS_SLOW_CLOSES], 1);
 	}
-	for (i = 0; i < 101; i++)
-		close(fd[i]);
+	client_free(cl);
 }
 
+/*
+ * A resume on a window that lags the ring (an append by ringcastctl wakes no
+ * worker): the cursor is past the window's newest seq.  The window must not
+ * pull it back, or the events between come again once the window catches up.
+ */
 static void
-test_stream_close_during_fanout_spares_the_others(void **state)
+test_stream_cursor_never_moves_backwards(void **state)
 {
-	struct serve_fixture	*f = *state;
-	struct conn		*c[3];
-	char			 got[1024];
-	int			 fd[3], i;
+	struct fixture	*f = *state;
+	struct client	*cl;
+	uint64_t	 newest = 0, live;
+	char		 hdr[64];
+	int		 i;
 
+	open_worker(f, 256 * 1024, 256);
 	for (i = 0; i < 3; i++)
-		c[i] = subscribe(f, "/events/a", &fd[i]);
-	/* The first and last peers vanish: their writes fail mid fan-out. */
-	close(fd[0]);
-	close(fd[2]);
-	serve_fixture_publish(f, "a", "x");
-	stream_fanout(&f->serve);
-	assert_false(serve_fixture_alive(f, c[0]));
-	assert_false(serve_fixture_alive(f, c[2]));
-	assert_true(serve_fixture_alive(f, c[1]));
-	assert_int_equal(received(fd[1], got, sizeof(got)), 1);
-	assert_int_equal(stream_index_count(f->serve.topics,
-	    serve_fixture_topic(f, "a")), 1);
-	/* Closed while queued: the queue must not touch it after reap. */
-	serve_fixture_publish(f, "a", "y");
-	window_refresh(&f->serve.window, f->ring);
-	conn_close(&f->serve, c[1]);
-	stream_fanout(&f->serve);
-	conn_reap(&f->serve);
-	assert_int_equal(stream_index_topics(f->serve.topics), 0);
-	close(fd[1]);
+		publish(f, "a", "seen by the window");
+	stream_fanout(&f->fx.serve);
+	for (i = 0; i < 3; i++)
+		newest = publish(f, "a", "appended behind the window's back");
+	assert_true(f->fx.serve.window.last < newest);
+
+	snprintf(hdr, sizeof(hdr), "Last-Event-ID: %llu\r\n",
+	    (unsigned long long)newest);
+	cl = subscribe(f, "/events/a", hdr);
+	stream_flush(&f->fx.serve, cl->conn);
+	client_read(cl);
+	assert_int_equal(cl->nids, 0);
+	/* The window catches up: the client already has all of it. */
+	window_refresh(&f->fx.serve.window, f->fx.serve.ring);
+	stream_flush(&f->fx.serve, cl->conn);
+	client_read(cl);
+	if (cl->nids > 0)
+		fail_msg("resumed at %llu, the client got %llu again",
+		    (unsigned long long)newest,
+		    (unsigned long long)cl->ids[0]);
+	/* And what comes next still comes. */
+	live = publish(f, "a", "live");
+	deliver(f, cl);
+	assert_ids(cl, &live, 1);
+	client_free(cl);
 }
 
+/* A socket that takes a few KB at a time: frames go out in pieces, and the
+ * client still reads each one whole, once, in order. */
 static void
-test_stream_many_topics_each_gets_exactly_its_events(void **state)
+test_stream_partial_write_resumes_mid_frame(void **state)
 {
-	struct serve_fixture	*f = *state;
-	char			 name[16], data[16], got[4096], want[4096];
-	int			 fd[20], i, k;
+	struct fixture	*f = *state;
+	struct client	*cl;
+	static char	 data[3000], expect[64 * 1024];
+	size_t		 len = 0, first_read;
+	uint64_t	 seq;
+	int		 i, sndbuf = 4096;
 
-	for (i = 0; i < 20; i++) {
-		snprintf(name, sizeof(name), "/events/t%d", i);
-		serve_fixture_topic(f, name + 8);
-		subscribe(f, name, &fd[i]);
+	open_worker(f, 256 * 1024, 256);
+	cl = subscribe(f, "/events/a", NULL);
+	assert_int_equal(setsockopt(cl->conn->fd, SOL_SOCKET, SO_SNDBUF,
+	    &sndbuf, sizeof(sndbuf)), 0);
+	len = (size_t)snprintf(expect, sizeof(expect), "retry: %llu\n\n",
+	    (unsigned long long)f->fx.conf.retry_ms);
+	for (i = 0; i < 12; i++) {
+		memset(data, 'a' + i, sizeof(data) - 1);
+		seq = publish(f, "a", data);
+		len += (size_t)snprintf(expect + len, sizeof(expect) - len,
+		    "data: %s\nid: %llu\n\n", data, (unsigned long long)seq);
 	}
-	for (k = 0; k < 100; k++) {
-		snprintf(name, sizeof(name), "t%d", (k * 7) % 20);
-		snprintf(data, sizeof(data), "%d", k);
-		serve_fixture_publish(f, name, data);
-		if (k % 13 == 0)
-			stream_fanout(&f->serve);
-	}
-	stream_fanout(&f->serve);
-	for (i = 0; i < 20; i++) {
-		want[0] = '\0';
-		for (k = 0; k < 100; k++)
-			if ((k * 7) % 20 == i) {
-				snprintf(data, sizeof(data), "%d,", k);
-				strcat(want, data);
-			}
-		assert_int_equal(received(fd[i], got, sizeof(got)), 5);
-		assert_string_equal(got, want);
-		close(fd[i]);
-	}
-}
-
-static void
-test_stream_resume_replays_only_its_topic_from_the_ring(void **state)
-{
-	struct serve_fixture	*f = *state;
-	struct conn		*c;
-	char			 got[1024];
-	uint64_t		 first;
-	int			 fd, k;
-
-	first = serve_fixture_publish(f, "a", "a0");
-	for (k = 0; k < 10; k++)
-		serve_fixture_publish(f, k % 2 ? "a" : "b", k % 2 ? "a" : "b");
-	c = serve_fixture_connect(f, &fd);
-	snprintf(got, sizeof(got), "GET /events/a HTTP/1.1\r\nHost: t\r\n"
-	    "Last-Event-ID: %llu\r\n\r\n", (unsigned long long)first);
-	serve_fixture_request(f, c, fd, got);
-	stream_fanout(&f->serve);
-	assert_int_equal(received(fd, got, sizeof(got)), 5);
-	assert_string_equal(got, "a,a,a,a,a,");
-	close(fd);
+	assert_true(len < sizeof(expect));
+	stream_fanout(&f->fx.serve);
+	first_read = cl->rawlen;
+	client_read(cl);
+	assert_true(cl->conn->flags & CONN_BLOCKED);
+	assert_true(cl->bodylen < len);
+	assert_true(cl->rawlen > first_read);
+	deliver(f, cl);
+	assert_int_equal(cl->nids, 12);
+	assert_int_equal(cl->bodylen, len);
+	assert_memory_equal(cl->body, expect, len);
+	client_free(cl);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-		    test_stream_index_counts_join_and_leave, setup, teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_stream_multi_topic_stream_sits_in_each_topic, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_stream_fanout_visits_only_the_topics_streams, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_stream_close_during_fanout_spares_the_others, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_stream_many_topics_each_gets_exactly_its_events, setup,
-		    teardown),
-		cmocka_unit_test_setup_teardown(
-		    test_stream_resume_replays_only_its_topic_from_the_ring,
-		    setup, teardown),
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+		T(test_stream_stream_gets_live_events_in_order),
+		T(test_stream_stream_replays_after_resume_then_goes_live),
+		T(test_stream_multi_topic_stream_gets_only_its_topics),
+		T(test_stream_resume_after_eviction_says_gap_first),
+		T(test_stream_stream_never_skips_an_evicted_event),
+		T(test_stream_cursor_never_moves_backwards),
+		T(test_stream_partial_write_resumes_mid_frame),
+#undef T
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
 }
