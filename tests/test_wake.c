@@ -1,8 +1,9 @@
 /*
  * test_wake: the wake module's contract: join/leave counts, a publish wakes
  * exactly the active slots with a stream of its topic and each at most once
- * until its ack, overflow, reset, the stats, and a two-process run in which
- * no wake-up may be lost.  Eventfds are read non-blocking, so a test that
+ * until its ack, overflow, reset, the stats, and two two-process runs in
+ * which no wake-up may be lost: ack against publish, and a litmus test of
+ * join against publish.  Eventfds are read non-blocking, so a test that
  * expects no wake-up never waits.
  */
 #include <sys/mman.h>
@@ -26,6 +27,13 @@
 #define STRESS_ROUND_MS		5000
 #define STRESS_POLL_MS		1000
 #define STRESS_TOPIC		42
+
+/* The join litmus: up to LITMUS_TRIALS trials; past LITMUS_MS it stops
+ * once LITMUS_TRIALS_MIN ran, and at LITMUS_MS_MAX whatever ran. */
+#define LITMUS_TRIALS		100000
+#define LITMUS_TRIALS_MIN	2000
+#define LITMUS_MS		300
+#define LITMUS_MS_MAX		3000
 
 static int
 setup(void **state)
@@ -508,6 +516,115 @@ test_wake_stress_no_lost_wake_up(void **state)
 	munmap(s, sizeof(*s));
 }
 
+/*
+ * The join race as a litmus test: each trial, both processes meet at a
+ * barrier, then the worker joins and reads the counter while the publisher
+ * stores it and notifies.  At least one must see the other: a trial where
+ * the worker read the old counter and the eventfd stayed unwritten is a
+ * lost wake-up (the store-buffering outcome the fences forbid).
+ */
+struct litmus {
+	uint64_t	 arrived;	/* barrier: 2 per meeting */
+	uint64_t	 published;
+	uint64_t	 trials;	/* trials the worker completed */
+	uint32_t	 stop;		/* the worker has had enough */
+};
+
+/* Meet the other process at barrier number n; -1 past the deadline or
+ * once the worker stopped. */
+static int
+litmus_meet(struct litmus *l, uint64_t n, uint64_t deadline)
+{
+	unsigned int	 spins = 0;
+
+	__atomic_fetch_add(&l->arrived, 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&l->arrived, __ATOMIC_ACQUIRE) < 2 * n) {
+		if (++spins % 256 == 0) {
+			if (clock_ms() > deadline ||
+			    __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE))
+				return -1;
+			sched_yield();
+		}
+	}
+	return 0;
+}
+
+/* Delay one side's start a little, by turns, so that the publisher's
+ * store and the worker's load meet at every offset a barrier leaves. */
+static void
+litmus_skew(uint64_t trial, int side)
+{
+	volatile unsigned int	 spin;
+
+	if ((int)(trial / 64 % 2) != side)
+		return;
+	for (spin = 0; spin < trial % 64 * 4; spin++)
+		continue;
+}
+
+static int
+litmus_publisher(struct wake *w, struct litmus *l, uint64_t deadline)
+{
+	uint64_t	 trial;
+
+	for (trial = 1; trial <= LITMUS_TRIALS; trial++) {
+		if (litmus_meet(l, 2 * trial - 1, deadline) == -1)
+			return 0;
+		litmus_skew(trial, 1);
+		__atomic_store_n(&l->published, trial, __ATOMIC_RELEASE);
+		wake_notify(w, STRESS_TOPIC);
+		if (litmus_meet(l, 2 * trial, deadline) == -1)
+			return 0;
+	}
+	return 0;
+}
+
+static void
+test_wake_join_racing_a_publish_loses_no_wake_up(void **state)
+{
+	struct wake	*w = *state;
+	struct litmus	*l;
+	uint64_t	 trial, seen, start, deadline, lost = 0;
+	pid_t		 pid;
+	int		 status;
+
+	l = mmap(NULL, sizeof(*l), PROT_READ | PROT_WRITE,
+	    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(l != MAP_FAILED);
+	memset(l, 0, sizeof(*l));
+	start = clock_ms();
+	deadline = start + LITMUS_MS_MAX;
+	if ((pid = fork()) == 0)
+		_exit(litmus_publisher(w, l, deadline));
+	assert_true(pid > 0);
+	for (trial = 1; trial <= LITMUS_TRIALS; trial++) {
+		if (litmus_meet(l, 2 * trial - 1, deadline) == -1)
+			break;
+		litmus_skew(trial, 0);
+		assert_int_equal(wake_join(w, 0, STRESS_TOPIC), 0);
+		seen = __atomic_load_n(&l->published, __ATOMIC_ACQUIRE);
+		if (litmus_meet(l, 2 * trial, deadline) == -1)
+			break;
+		if (seen < trial && woken(w, 0) == 0)
+			lost++;
+		wake_ack(w, 0);
+		assert_int_equal(wake_leave(w, 0, STRESS_TOPIC), 0);
+		l->trials = trial;
+		if (trial >= LITMUS_TRIALS_MIN && clock_ms() > start + LITMUS_MS)
+			break;
+	}
+	/* The publisher gives up at its next meeting. */
+	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (lost > 0)
+		fprintf(stderr, "%llu of %llu trials lost a wake-up\n",
+		    (unsigned long long)lost, (unsigned long long)l->trials);
+	assert_int_equal(lost, 0);
+	/* Enough trials ran to mean something, even on a busy machine. */
+	assert_true(l->trials >= LITMUS_TRIALS_MIN / 20);
+	munmap(l, sizeof(*l));
+}
+
 int
 main(void)
 {
@@ -529,6 +646,7 @@ main(void)
 		T(test_wake_slot_reset_clears_table_and_flags),
 		T(test_wake_busiest_orders_by_streams_summed_over_slots),
 		T(test_wake_stress_no_lost_wake_up),
+		T(test_wake_join_racing_a_publish_loses_no_wake_up),
 #undef T
 	};
 
