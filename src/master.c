@@ -28,6 +28,7 @@
 #include "ringcast/master.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/wake.h"
 #include "ringcast/worker.h"
 
 #define MASTER_BACKOFF_MIN_MS	100
@@ -50,6 +51,7 @@ struct master {
 	const char		*file;
 	struct ring		*ring;
 	struct metrics		*shm;
+	struct wake		*wake;
 	struct master_slot	*slots;
 	unsigned int		 nslots;
 	int			 generation;
@@ -183,6 +185,7 @@ master_spawn(struct master *m, unsigned int slot)
 	p.conf = m->conf;
 	p.ring = m->ring;
 	p.shm = m->shm;
+	p.wake = m->wake;
 	p.slot = slot;
 	p.index = s->index;
 	p.generation = s->generation;
@@ -193,11 +196,13 @@ master_spawn(struct master *m, unsigned int slot)
 	p.master_pid = m->pid;
 
 	__atomic_store_n(&m->shm->slots[slot].active, 1, __ATOMIC_RELEASE);
+	wake_set_active(m->wake, slot, 1);
 	switch (pid = fork()) {
 	case -1:
 		log_warn("fork worker %u", s->index);
 		__atomic_store_n(&m->shm->slots[slot].active, 0,
 		    __ATOMIC_RELEASE);
+		wake_slot_reset(m->wake, slot);
 		s->respawn_at_ms = master_clock_ms() + MASTER_BACKOFF_MAX_MS;
 		return;
 	case 0:
@@ -276,6 +281,8 @@ master_reap(struct master *m)
 		ran = now - s->started_ms;
 		s->pid = 0;
 		metrics_slot_reset(&m->shm->slots[i]);
+		/* Its streams are gone: publishers stop waking it. */
+		wake_slot_reset(m->wake, i);
 		if (WIFSIGNALED(status))
 			log_warnx("worker %u (pid %ld) killed by signal %d%s",
 			    s->index, (long)pid, WTERMSIG(status),
@@ -647,6 +654,8 @@ master_run(struct config *conf, const char *file, int debug)
 	m.nslots = workers * 2 + 2;
 	if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL)
 		fatal("calloc");
+	if ((m.wake = wake_create(m.nslots)) == NULL)
+		fatal("wake-up tables");
 	if ((m.shm = metrics_create(m.nslots)) == NULL)
 		fatal("shared state");
 	if (!debug && daemon(0, 0) == -1)

@@ -8,7 +8,6 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -27,7 +26,6 @@ metrics_create(unsigned int nslots)
 {
 	struct metrics	*m;
 	size_t		 size;
-	unsigned int	 i;
 
 	size = sizeof(*m) + (size_t)nslots * sizeof(struct metrics_slot);
 	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
@@ -35,18 +33,6 @@ metrics_create(unsigned int nslots)
 	if (m == MAP_FAILED)
 		return NULL;
 	m->nslots = nslots;
-	for (i = 0; i < nslots; i++) {
-		m->slots[i].eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (m->slots[i].eventfd == -1) {
-			int saved = errno;
-
-			while (i-- > 0)
-				close(m->slots[i].eventfd);
-			munmap(m, size);
-			errno = saved;
-			return NULL;
-		}
-	}
 	return m;
 }
 

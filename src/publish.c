@@ -17,6 +17,7 @@
 #include "ringcast/ring.h"
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
+#include "ringcast/wake.h"
 
 /* Is body[len] UTF-8?  Overlongs, surrogates and > U+10FFFF are not. */
 static int
@@ -157,6 +158,8 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 		return;
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, 1);
+	if (s->wake != NULL)
+		wake_notify(s->wake, topic.id);
 	snprintf(body, sizeof(body), "{\"id\":\"%llu\"}\n",
 	    (unsigned long long)seq);
 	snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: %llu\r\n",

@@ -24,6 +24,7 @@
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
 #include "ringcast/stream.h"
+#include "ringcast/wake.h"
 #include "ringcast/window.h"
 
 #define STREAM_IOV_MAX		64
@@ -155,6 +156,10 @@ stream_index_join(struct serve *s, struct conn_member *m, uint32_t id)
 	TAILQ_INSERT_TAIL(&t->members, m, link);
 	t->nstreams++;
 	m->topic = t;
+	/* Publishers of the topic wake this worker from now on; the caller
+	 * reads the ring after this (stream_resume). */
+	if (s->wake != NULL)
+		wake_join(s->wake, s->wake_slot, id);
 	return 0;
 }
 
@@ -168,6 +173,8 @@ stream_index_leave(struct serve *s, struct conn_member *m)
 		return;
 	m->topic = NULL;
 	TAILQ_REMOVE(&t->members, m, link);
+	if (s->wake != NULL)
+		wake_leave(s->wake, s->wake_slot, t->id);
 	if (--t->nstreams > 0)
 		return;
 	for (pp = &idx->buckets[stream_hash(t->id, idx->nbuckets)];

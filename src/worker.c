@@ -31,6 +31,7 @@
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
 #include "ringcast/stream.h"
+#include "ringcast/wake.h"
 #include "ringcast/worker.h"
 
 #define WORKER_EVENTS		256
@@ -44,22 +45,6 @@ worker_clock_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-void
-worker_wake_all(void *arg, uint64_t seq)
-{
-	struct metrics	*shm = arg;
-	uint64_t	 one = 1;
-	unsigned int	 i;
-
-	(void)seq;
-	for (i = 0; i < shm->nslots; i++) {
-		if (!__atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE))
-			continue;
-		/* EAGAIN means the counter is already non-zero: awake. */
-		(void)!write(shm->slots[i].eventfd, &one, sizeof(one));
-	}
 }
 
 /* Persist the sequence high-water mark in the catalog (the ring calls this
@@ -240,8 +225,10 @@ worker_demo_publish(struct worker *w)
 	len = sse_encode_body(body, sizeof(body), "clock", 5, data,
 	    strlen(data));
 	if (len > 0 &&
-	    ring_append(w->serve.ring, topic.id, body, len, &seq) == 0)
+	    ring_append(w->serve.ring, topic.id, body, len, &seq) == 0) {
 		metrics_add(w->serve.slot, METRICS_EVENTS_PUBLISHED, 1);
+		wake_notify(w->serve.wake, topic.id);
+	}
 }
 
 /* Connection events go to the layer that owns the connection's state. */
@@ -369,6 +356,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	memset(w, 0, sizeof(*w));
 	if (serve_init(&w->serve, p->conf, p->ring, p->shm, p->slot) == -1)
 		fatal("worker state");
+	w->serve.wake = p->wake;
 	w->conf = p->conf;
 	w->serve.index = p->index;
 	w->index = p->index;
@@ -425,7 +413,8 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = &w->wake_kind;
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->serve.slot->eventfd, &ev) == -1)
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, wake_fd(w->serve.wake,
+	    w->serve.wake_slot), &ev) == -1)
 		fatal("epoll_ctl eventfd");
 	ev.data.ptr = &w->signal_kind;
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->sigfd, &ev) == -1)
@@ -442,7 +431,6 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) == -1)
 		fatal("epoll_ctl timerfd");
 
-	ring_set_notify(w->serve.ring, worker_wake_all, w->serve.shm);
 	ring_set_hwm(w->serve.ring, worker_hwm, &w->serve);
 	serve_catalog(&w->serve);
 	worker_listen(w, 1);
@@ -457,7 +445,6 @@ worker_main(const struct worker_params *params)
 	struct worker		*w = &worker;
 	struct epoll_event	 events[WORKER_EVENTS];
 	uint8_t			*kind;
-	uint64_t		 value;
 	int			 i, n, timeout;
 
 	worker_setup(w, params);
@@ -491,8 +478,8 @@ worker_main(const struct worker_params *params)
 				    events[i].events);
 				break;
 			case WORKER_KIND_WAKE:
-				(void)!read(w->serve.slot->eventfd, &value,
-				    sizeof(value));
+				/* The loop reads the ring after the batch. */
+				wake_ack(w->serve.wake, w->serve.wake_slot);
 				break;
 			case WORKER_KIND_SIGNAL:
 				worker_on_signal(w);

@@ -108,10 +108,8 @@ worker_fixture_free(struct worker_fixture *fx)
 		conn_reap(s);
 		serve_free(s);
 	}
-	if (fx->shm != NULL) {
-		close(fx->shm->slots[0].eventfd);
+	if (fx->shm != NULL)
 		munmap(fx->shm, sizeof(*fx->shm) + sizeof(fx->shm->slots[0]));
-	}
 	ring_close(fx->ring);
 	memset(fx, 0, sizeof(*fx));
 }

@@ -2,8 +2,8 @@
  * metrics: the state the master shares with every worker through one
  * anonymous MAP_SHARED mapping made before fork: a slot per worker with its
  * counters, its connection gauges and per-address connection counts (so caps
- * hold across workers and a dead worker's share is simply zeroed), and its
- * wake-up eventfd.  Each slot has one writer, the worker that owns it.
+ * hold across workers and a dead worker's share is simply zeroed).  Each slot
+ * has one writer, the worker that owns it.
  */
 #ifndef RINGCAST_METRICS_H
 #define RINGCAST_METRICS_H
@@ -45,7 +45,6 @@ enum metrics_counter {
 struct metrics_slot {
 	pid_t		 pid;		/* 0: free */
 	int		 generation;
-	int		 eventfd;	/* wakes this slot's worker */
 	int		 active;	/* a worker runs in it (atomic) */
 	uint64_t	 conns[METRICS_CONN_KINDS];
 	uint64_t	 counters[METRICS_COUNTERS];
@@ -60,7 +59,7 @@ struct metrics {
 	struct metrics_slot	 slots[];
 };
 
-/* Map the shared state for nslots workers and make their eventfds; NULL
+/* Map the shared state for nslots workers; NULL
  * with errno set on failure.  Called by the master before any fork. */
 struct metrics *metrics_create(unsigned int nslots);
 /* Zero the gauges and address counts of a slot whose worker died. */

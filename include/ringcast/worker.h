@@ -2,8 +2,9 @@
  * worker: one prefork worker process: an epoll loop that accepts from the
  * shared listeners (EPOLLEXCLUSIVE, no thundering herd), hands connection
  * events to conn.c (requests) and stream.c (streams), runs the fan-out when
- * the ring advances (an eventfd written by whichever process appended, and a
- * 100 ms poll for appenders outside the daemon), and drains on SIGTERM.
+ * the ring advances (its wake eventfd, written by a publisher when this
+ * worker has a stream of the topic, and a 100 ms poll for appenders outside
+ * the daemon), and drains on SIGTERM.
  */
 #ifndef RINGCAST_WORKER_H
 #define RINGCAST_WORKER_H
@@ -18,12 +19,14 @@
 struct config;
 struct metrics;
 struct ring;
+struct wake;
 
 /* What the master hands a worker at fork. */
 struct worker_params {
 	const struct config	*conf;
 	struct ring		*ring;
 	struct metrics		*shm;
+	struct wake		*wake;
 	unsigned int		 slot;		/* index into shm->slots */
 	unsigned int		 index;		/* 0..workers-1, for names */
 	int			 generation;
@@ -72,7 +75,5 @@ struct worker {
 void	worker_main(const struct worker_params *params)
 	    __attribute__((noreturn));
 
-/* The ring notify hook: wake every worker (eventfd writes). */
-void	worker_wake_all(void *arg, uint64_t seq);
 
 #endif
