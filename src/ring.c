@@ -2,9 +2,10 @@
  * ring: the memory-mapped event ring of DESIGN §3.  The file is a header
  * page, a per-topic "newest evicted seq" table, the slot index and the data
  * area ([ring] size bytes).  Writers serialise on a robust process-shared
- * mutex; readers never lock.  Invariant: every retained event's bytes lie
- * contiguously at logical offsets >= tail, and tail >= head - size, so no two
- * retained events share a byte of the map.  A reader accepts a copy only if,
+ * mutex, never held across the high-water mark hook's disk I/O; readers
+ * never lock.  Invariant: every retained event's bytes lie contiguously at
+ * logical offsets >= tail, and tail >= head - size, so no two retained
+ * events share a byte of the map.  A reader accepts a copy only if,
  * after the copy, its slot still names it and its offset is still >= tail.
  */
 #include <sys/file.h>
@@ -35,6 +36,8 @@
 #define RING_SLOTS_MIN		16
 #define RING_SLOTS_MAX		(1U << 28)
 #define RING_HWM_STEP		65536	/* seqs handed out per persisted mark */
+#define RING_HWM_MARGIN		(RING_HWM_STEP / 2)	/* reserve this early */
+#define RING_HWM_TRIES		4	/* lock attempts before passing the mark */
 #define RING_OPEN_LOCK_WAIT	5	/* seconds ring_open waits for the lock */
 #define RING_BOOT_ID		"/proc/sys/kernel/random/boot_id"
 #define RING_FIX		"; run 'ringcastctl ring reset' (this " \
@@ -60,9 +63,9 @@ struct ring_header {
 	uint64_t	 oldest RING_CACHELINE;		/* release-stored */
 	uint64_t	 tail RING_CACHELINE;	/* bytes below may change */
 
-	/* Written under the lock only. */
+	/* Written under the lock only, but for hwm_persisted. */
 	uint64_t	 head RING_CACHELINE;	/* where the next frame goes */
-	uint64_t	 hwm_persisted;
+	uint64_t	 hwm_persisted;	/* atomic max, outside the lock */
 	char		 boot_id[40];	/* boot that initialised the lock */
 	pthread_mutex_t	 lock RING_CACHELINE;
 };
@@ -644,21 +647,54 @@ ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg)
 	ring->hwm_arg = arg;
 }
 
-/* Persist a new high-water mark before handing out seq; under the lock. */
+/* Raise the header's record of the persisted mark to ceiling (atomic max:
+ * appenders in several processes may race, and it must never go down). */
 static void
-ring_persist_hwm(struct ring *ring, uint64_t seq)
+ring_hwm_record(struct ring_header *hdr, uint64_t ceiling)
 {
-	struct ring_header	*hdr = ring->hdr;
-	uint64_t		 ceiling;
+	uint64_t	 old = LOAD_RELAXED(&hdr->hwm_persisted);
 
-	if (ring->hwm == NULL || seq <= hdr->hwm_persisted)
-		return;
-	ceiling = seq > UINT64_MAX - RING_HWM_STEP ? UINT64_MAX :
-	    seq + RING_HWM_STEP;
-	/* On failure keep appending; the hook logs, and the next append
-	 * tries again. */
-	if (ring->hwm(ring->hwm_arg, ceiling) == 0)
-		hdr->hwm_persisted = ceiling;
+	while (old < ceiling && !__atomic_compare_exchange_n(
+	    &hdr->hwm_persisted, &old, ceiling, 1, __ATOMIC_RELEASE,
+	    __ATOMIC_RELAXED))
+		;
+}
+
+/* Persist a ceiling a step above last through the hook; never called with
+ * the lock held, as the hook may do disk I/O.  0, or -1 if the hook failed
+ * (it logs). */
+static int
+ring_hwm_persist(struct ring *ring, uint64_t last)
+{
+	uint64_t	 ceiling;
+
+	ceiling = last > UINT64_MAX - RING_HWM_STEP ? UINT64_MAX :
+	    last + RING_HWM_STEP;
+	if (ring->hwm(ring->hwm_arg, ceiling) != 0)
+		return -1;
+	ring_hwm_record(ring->hdr, ceiling);
+	return 0;
+}
+
+/*
+ * Before taking the lock: if the next count seqs come within
+ * RING_HWM_MARGIN of the persisted ceiling, persist a new one.  committed
+ * is read without the lock, so another appender may take these seqs first;
+ * the check under the lock catches that.  0, or -1 if the hook failed.
+ */
+static int
+ring_hwm_reserve(struct ring *ring, size_t count)
+{
+	uint64_t	 committed, last, persisted;
+
+	committed = LOAD_RELAXED(&ring->hdr->committed);
+	if (committed > UINT64_MAX - count)
+		return 0;	/* the append fails with EOVERFLOW */
+	last = committed + count;
+	persisted = LOAD_ACQUIRE(&ring->hdr->hwm_persisted);
+	if (persisted >= last && persisted - last >= RING_HWM_MARGIN)
+		return 0;
+	return ring_hwm_persist(ring, last);
 }
 
 /*
@@ -685,30 +721,24 @@ ring_evict(struct ring *ring, uint64_t seq, uint64_t new_tail)
 	STORE_RELEASE(&hdr->oldest, oldest);
 }
 
-int
-ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
-    uint64_t *seq)
+/*
+ * Under the lock: write the frame of seq (> committed; the caller checked
+ * it is at most a quarter of the ring) at head, evicting what it displaces,
+ * and fill its slot.  Moves head but not committed: the caller publishes
+ * committed once, after its last frame, so readers see all of its frames
+ * or none.
+ */
+static void
+ring_write_frame(struct ring *ring, uint64_t seq, uint32_t topic,
+    const void *body, size_t len)
 {
 	struct ring_header	*hdr = ring->hdr;
 	struct ring_slot	*slot;
 	unsigned char		*dst;
-	uint64_t		 n, frame, start, end, new_tail, idlen;
+	uint64_t		 frame, start, end, new_tail, idlen;
 
-	if (len > ring->size / 4) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	if (ring_lock(ring, 0) == -1)
-		return -1;
-	n = LOAD_RELAXED(&hdr->committed) + 1;
-	idlen = ring_id_len(n);
+	idlen = ring_id_len(seq);
 	frame = len + idlen;
-	if (n == 0 || frame > ring->size / 4) {
-		ring_unlock(ring);
-		errno = n == 0 ? EOVERFLOW : EMSGSIZE;
-		return -1;
-	}
-	ring_persist_hwm(ring, n);
 
 	/* A frame never wraps: skip to the next lap if it would. */
 	start = LOAD_RELAXED(&hdr->head);
@@ -718,7 +748,7 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	new_tail = end > ring->size ? end - ring->size : 0;
 	if (new_tail < LOAD_RELAXED(&hdr->tail))
 		new_tail = LOAD_RELAXED(&hdr->tail);
-	ring_evict(ring, n, new_tail);
+	ring_evict(ring, seq, new_tail);
 
 	/*
 	 * Publish the new tail before the first byte of the region changes:
@@ -731,24 +761,79 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	dst = ring->data + start % ring->size;
 	memcpy(dst, body, len);
-	sse_encode_id((char *)dst + len, idlen, n);
+	sse_encode_id((char *)dst + len, idlen, seq);
 
 	/*
 	 * The slot is a seqlock of its own: 0 while its fields change.  The
 	 * 0 is release-stored too, so a reader that finds it (and calls the
 	 * event evicted) also sees the evicted table and oldest above.
 	 */
-	slot = &ring->slots[n % ring->nslots];
+	slot = &ring->slots[seq % ring->nslots];
 	STORE_RELEASE(&slot->seq, 0);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	STORE_RELAXED(&slot->offset, start);
 	STORE_RELAXED(&slot->len, (uint32_t)frame);
 	STORE_RELAXED(&slot->topic, topic);
-	STORE_RELEASE(&slot->seq, n);
-
-	/* Readers acquire committed, then the slot, then the data. */
-	STORE_RELEASE(&hdr->committed, n);
+	STORE_RELEASE(&slot->seq, seq);
 	STORE_RELAXED(&hdr->head, end);
+}
+
+/*
+ * Take the lock with the seqs to hand out covered by the persisted mark
+ * (see ring_hwm_reserve).  If they are not (a burst raced past the
+ * reservation), unlock, persist, and try again, RING_HWM_TRIES times at
+ * most.  A failing hook is called once and the append goes on.  Returns 0
+ * with the lock held and *first set, or -1 with errno.
+ */
+static int
+ring_lock_range(struct ring *ring, size_t n, uint64_t *first)
+{
+	struct ring_header	*hdr = ring->hdr;
+	uint64_t		 next;
+	int			 tries, hwm_failed = 0;
+
+	if (ring->hwm != NULL)
+		hwm_failed = ring_hwm_reserve(ring, n) == -1;
+	for (tries = 1;; tries++) {
+		if (ring_lock(ring, 0) == -1)
+			return -1;
+		next = LOAD_RELAXED(&hdr->committed) + 1;
+		if (next == 0 || n - 1 > UINT64_MAX - next) {
+			ring_unlock(ring);
+			errno = EOVERFLOW;
+			return -1;
+		}
+		if (ring->hwm == NULL || hwm_failed ||
+		    tries == RING_HWM_TRIES ||
+		    next + (n - 1) <= LOAD_RELAXED(&hdr->hwm_persisted))
+			break;
+		ring_unlock(ring);
+		hwm_failed = ring_hwm_persist(ring, next + (n - 1)) == -1;
+	}
+	*first = next;
+	return 0;
+}
+
+int
+ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
+    uint64_t *seq)
+{
+	uint64_t	 n;
+
+	if (len > ring->size / 4) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (ring_lock_range(ring, 1, &n) == -1)
+		return -1;
+	if (len + ring_id_len(n) > ring->size / 4) {
+		ring_unlock(ring);
+		errno = EMSGSIZE;
+		return -1;
+	}
+	ring_write_frame(ring, n, topic, body, len);
+	/* Readers acquire committed, then the slot, then the data. */
+	STORE_RELEASE(&ring->hdr->committed, n);
 	ring_unlock(ring);
 
 	if (ring->notify != NULL)

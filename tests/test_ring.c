@@ -785,31 +785,37 @@ test_ring_notify_hook_sees_each_seq(void **state)
 		assert_int_equal(hooks.seqs[i], i + 1);
 }
 
+/* Every seq handed out is under a ceiling persisted before it, and the
+ * next ceiling is persisted half a step early, so no append waits at the
+ * mark; a reset starts above the persisted ceiling. */
 static void
-test_ring_hwm_hook_called_when_crossing_the_mark(void **state)
+test_ring_hwm_hook_reserves_ahead_of_the_mark(void **state)
 {
 	struct fixture	*f = *state;
 	struct hook_log	 hooks = { .n = 0 };
 	char		 body[] = "data: x\n";
-	uint64_t	 i, seq;
+	uint64_t	 i, seq, ceiling;
 
 	open_ring(f, 64 * KB, 16, 0);
 	ring_set_hwm(f->ring, record_hwm, &hooks);
 	append_text(f->ring, 1, "x");
 	assert_int_equal(hooks.n, 1);
 	assert_int_equal(hooks.seqs[0], 1 + 65536);
-	for (i = 2; i <= 65537; i++)
+	for (i = 2; i <= 90000; i++) {
 		assert_int_equal(ring_append(f->ring, 1, body, 8, &seq), 0);
-	assert_int_equal(hooks.n, 1);
-	append_text(f->ring, 1, "x");
-	assert_int_equal(hooks.n, 2);
-	assert_int_equal(hooks.seqs[1], 65538 + 65536);
-	/* The persisted mark outlives the file: a reset starts above it. */
+		assert_true(hooks.n >= 1 && hooks.n <= 16);
+		assert_true(seq <= hooks.seqs[hooks.n - 1]);
+	}
+	/* Once per half step: at 32770 (ceiling 98306) and 65539. */
+	assert_int_equal(hooks.n, 3);
+	assert_int_equal(hooks.seqs[1], 32770 + 65536);
+	assert_int_equal(hooks.seqs[2], 65539 + 65536);
+	ceiling = hooks.seqs[2];
 	close_ring(f);
 	assert_int_equal(ring_reset(f->path, 64 * KB, 16, 0, f->err,
 	    sizeof(f->err)), 0);
 	reopen_ring(f, 64 * KB, 16);
-	assert_int_equal(append_text(f->ring, 1, "y"), 65538 + 65536 + 1);
+	assert_int_equal(append_text(f->ring, 1, "y"), ceiling + 1);
 }
 
 static void
@@ -829,6 +835,84 @@ test_ring_hwm_hook_failure_does_not_fail_append(void **state)
 	append_text(f->ring, 1, "x");
 	append_text(f->ring, 1, "x");
 	assert_int_equal(hooks.n, 3);
+}
+
+/* A hook that, the first time it runs, has another process append burst
+ * events to the same ring file through its own mapping, and waits at most a
+ * second for it. */
+struct hwm_race {
+	struct ring	*other;		/* a second ring_open of the file */
+	uint64_t	 burst;
+	int		 calls;
+	int		 other_appended;	/* the child exited 0 in time */
+	uint64_t	 ceiling;	/* the last one persisted */
+};
+
+static int
+hwm_race_child(void *arg, int index)
+{
+	struct hwm_race	*race = arg;
+	uint64_t	 i;
+
+	(void)index;
+	for (i = 0; i < race->burst; i++)
+		if (append_text(race->other, 2, "other") == 0)
+			return 1;
+	return 0;
+}
+
+static int
+hwm_race_hook(void *arg, uint64_t ceiling)
+{
+	struct hwm_race	*race = arg;
+	struct children	 kids = { .n = 0 };
+
+	if (race->calls++ == 0) {
+		children_spawn(&kids, hwm_race_child, race, 0);
+		race->other_appended = children_reap(&kids, 1.0) == 0;
+	}
+	race->ceiling = ceiling;
+	return 0;
+}
+
+static uint64_t
+hwm_race_run(struct fixture *f, struct hwm_race *race)
+{
+	uint64_t	 seq;
+
+	open_ring(f, 64 * KB, 256, 0);
+	assert_int_equal(ring_open(&race->other, f->path, 64 * KB, 256, 0, 0,
+	    f->err, sizeof(f->err)), 0);
+	ring_set_hwm(f->ring, hwm_race_hook, race);
+	seq = append_text(f->ring, 1, "mine");
+	ring_close(race->other);
+	/* The other process was not held up by our disk I/O. */
+	assert_true(race->other_appended);
+	assert_int_equal(seq, race->burst + 1);
+	assert_frame(f->ring, seq - 1, 2, "other");
+	assert_frame(f->ring, seq, 1, "mine");
+	assert_true(race->ceiling >= seq);
+	return seq;
+}
+
+static void
+test_ring_hwm_hook_runs_outside_the_lock(void **state)
+{
+	struct hwm_race	 race = { .burst = 1 };
+
+	hwm_race_run(*state, &race);
+	assert_int_equal(race.calls, 1);
+}
+
+/* Others appended past the ceiling reserved before the lock: the appender
+ * lets go of the lock, persists a new one, and only then appends. */
+static void
+test_ring_hwm_burst_past_the_reservation_persists_again(void **state)
+{
+	struct hwm_race	 race = { .burst = 65536 + 10 };
+
+	hwm_race_run(*state, &race);
+	assert_int_equal(race.calls, 2);
 }
 
 /* Concurrent creators: each child opens with RING_CREATE at once. */
@@ -1267,8 +1351,10 @@ main(void)
 		T(test_ring_open_survives_garbage_files),
 		T(test_ring_append_rejects_oversized_frame),
 		T(test_ring_notify_hook_sees_each_seq),
-		T(test_ring_hwm_hook_called_when_crossing_the_mark),
+		T(test_ring_hwm_hook_reserves_ahead_of_the_mark),
 		T(test_ring_hwm_hook_failure_does_not_fail_append),
+		T(test_ring_hwm_hook_runs_outside_the_lock),
+		T(test_ring_hwm_burst_past_the_reservation_persists_again),
 		T(test_ring_concurrent_creators_share_one_ring),
 		T(test_ring_stress_evicting_by_slots_sees_no_torn_frame),
 		T(test_ring_stress_evicting_by_bytes_sees_no_torn_frame),

@@ -47,8 +47,22 @@ struct ring_info {
 
 /* Called in the appending process after each commit, outside the lock. */
 typedef void	 (*ring_notify_fn)(void *arg, uint64_t seq);
-/* Called under the lock when appending would pass the persisted high-water
- * mark: persist ceiling (>= every seq this ring may hand out); 0 or -1. */
+/*
+ * Persist ceiling (>= every seq this ring may hand out until the next
+ * call) and return 0, or log and return -1.  Called by an appender before
+ * it takes the writer lock, never under it, so it may do disk I/O: when the
+ * seqs to hand out come within half a step (32768) of the persisted mark,
+ * or pass it.  Appenders in several processes may call it at once with
+ * different ceilings, so it must only ever raise the stored mark.
+ *
+ * Guarantee: while the hook succeeds, every seq is covered by a persisted
+ * ceiling before it becomes visible.  An append does not wait for a
+ * failing hook: it calls it once and appends anyway (as it does after a
+ * few retries when bursts keep racing past fresh ceilings), so its seqs
+ * may pass the persisted mark; they stay unique as long as the ring file
+ * survives (ring_reset starts above its committed seq), but a ring file
+ * lost with them may have them handed out again.
+ */
 typedef int	 (*ring_hwm_fn)(void *arg, uint64_t ceiling);
 
 /* Open (or with RING_CREATE create) the ring file at path.  size is the data
@@ -75,7 +89,8 @@ void	ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg);
 /* Append the encoded body (sse_encode_body) of an event of topic; the ring
  * adds "id: N\n\n".  Evicts the oldest events to make room.  Returns 0 and
  * the new seq, or -1 with errno EMSGSIZE (frame over a quarter of the ring)
- * or another errno from the lock.  May block briefly on the writer lock. */
+ * or another errno from the lock.  May block briefly on the writer lock,
+ * and now and then (see ring_hwm_fn) on the high-water mark hook. */
 int	ring_append(struct ring *ring, uint32_t topic, const void *body,
 	    size_t len, uint64_t *seq);
 
