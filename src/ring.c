@@ -350,9 +350,10 @@ ring_header_check(const char *path, const struct ring_header *hdr,
 
 /*
  * Discard what a writer that died holding the lock left behind.  Only
- * records up to committed exist; the next seq is committed + 1 again (it
- * was never visible), and head is recomputed from the committed record,
- * since the dead writer may have died between committing and storing head.
+ * records up to committed exist; the slots of the frames it wrote after
+ * (one, or several of a batch) are cleared, the next seq is committed + 1
+ * again (it was never visible), and head is recomputed from the committed
+ * record, since the dead writer moved it past frames it never committed.
  * tail and oldest stay where the dead writer put them: both only grow, and
  * the bytes below its tail may be half-overwritten.  Idempotent.
  */
@@ -362,10 +363,14 @@ ring_recover(struct ring *ring)
 	struct ring_header	*hdr = ring->hdr;
 	struct ring_slot	*slot;
 	uint64_t		 committed = LOAD_RELAXED(&hdr->committed);
+	uint64_t		 seq;
 
-	slot = &ring->slots[(committed + 1) % ring->nslots];
-	if (LOAD_RELAXED(&slot->seq) == committed + 1)
+	for (seq = committed + 1; seq - committed <= ring->nslots; seq++) {
+		slot = &ring->slots[seq % ring->nslots];
+		if (seq == 0 || LOAD_RELAXED(&slot->seq) != seq)
+			break;
 		STORE_RELEASE(&slot->seq, 0);
+	}
 	slot = &ring->slots[committed % ring->nslots];
 	if (committed >= hdr->first_seq &&
 	    LOAD_RELAXED(&slot->seq) == committed)
@@ -779,6 +784,31 @@ ring_write_frame(struct ring *ring, uint64_t seq, uint32_t topic,
 }
 
 /*
+ * Do the frames of ev[n], numbered from first, fit: each at most a quarter
+ * of the ring, all at most half?  Then no frame of the batch evicts another
+ * (with the padding of one lap, they span less than the ring).
+ */
+static int
+ring_batch_fits(const struct ring *ring, const struct ring_event *ev,
+    size_t n, uint64_t first)
+{
+	uint64_t	 frame, total = 0;
+	size_t		 i;
+
+	if (n > ring->nslots)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (ev[i].len > ring->size / 4)
+			return 0;
+		frame = ev[i].len + ring_id_len(first + i);
+		if (frame > ring->size / 4 || frame > ring->size / 2 - total)
+			return 0;
+		total += frame;
+	}
+	return 1;
+}
+
+/*
  * Take the lock with the seqs to hand out covered by the persisted mark
  * (see ring_hwm_reserve).  If they are not (a burst raced past the
  * reservation), unlock, persist, and try again, RING_HWM_TRIES times at
@@ -815,31 +845,49 @@ ring_lock_range(struct ring *ring, size_t n, uint64_t *first)
 }
 
 int
-ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
-    uint64_t *seq)
+ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
+    uint64_t *first_seq)
 {
-	uint64_t	 n;
+	uint64_t	 first;
+	size_t		 i;
 
-	if (len > ring->size / 4) {
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Refuse before taking the lock or persisting anything; the exact
+	 * check, with the id lines, is below. */
+	if (!ring_batch_fits(ring, ev, n, 0)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (ring_lock_range(ring, 1, &n) == -1)
+	if (ring_lock_range(ring, n, &first) == -1)
 		return -1;
-	if (len + ring_id_len(n) > ring->size / 4) {
+	if (!ring_batch_fits(ring, ev, n, first)) {
 		ring_unlock(ring);
 		errno = EMSGSIZE;
 		return -1;
 	}
-	ring_write_frame(ring, n, topic, body, len);
+	for (i = 0; i < n; i++)
+		ring_write_frame(ring, first + i, ev[i].topic, ev[i].body,
+		    ev[i].len);
 	/* Readers acquire committed, then the slot, then the data. */
-	STORE_RELEASE(&ring->hdr->committed, n);
+	STORE_RELEASE(&ring->hdr->committed, first + (n - 1));
 	ring_unlock(ring);
 
 	if (ring->notify != NULL)
-		ring->notify(ring->notify_arg, n);
-	*seq = n;
+		ring->notify(ring->notify_arg, first + (n - 1));
+	*first_seq = first;
 	return 0;
+}
+
+int
+ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
+    uint64_t *seq)
+{
+	struct ring_event	 ev = { topic, body, len };
+
+	return ring_append_batch(ring, &ev, 1, seq);
 }
 
 uint64_t

@@ -1,6 +1,7 @@
 /*
  * test_ring: the ring's contract: round trips, eviction by slots and bytes,
- * gaps per topic, reopen and reset, every open rejection, the hooks, a
+ * gaps per topic, reopen and reset, every open rejection, the hooks (the
+ * high-water mark's outside the lock), batches seen whole or not at all, a
  * multi-process stress run that must see no torn frame, and writers killed
  * inside the critical section (a seam: -Wl,--wrap=sse_encode_id).
  */
@@ -29,7 +30,8 @@ struct fixture {
 	char		 err[1024];
 };
 
-/* The seam: a child sets this, and the next append dies writing its id. */
+/* The seam: a child sets this to k, and the append dies writing its k-th
+ * id line from then on (1: the next frame's). */
 static volatile int	 die_in_encode_id;
 
 size_t	__real_sse_encode_id(char *, size_t, uint64_t);
@@ -40,7 +42,7 @@ __wrap_sse_encode_id(char *buf, size_t cap, uint64_t seq)
 {
 	size_t	 n = __real_sse_encode_id(buf, cap, seq);
 
-	if (die_in_encode_id) {
+	if (die_in_encode_id > 0 && --die_in_encode_id == 0) {
 		/* Leave a torn id line behind, then die holding the lock. */
 		memset(buf + n / 2, '?', n - n / 2);
 		raise(SIGKILL);
@@ -843,6 +845,7 @@ test_ring_hwm_hook_failure_does_not_fail_append(void **state)
 struct hwm_race {
 	struct ring	*other;		/* a second ring_open of the file */
 	uint64_t	 burst;
+	double		 timeout;	/* seconds the hook waits for it */
 	int		 calls;
 	int		 other_appended;	/* the child exited 0 in time */
 	uint64_t	 ceiling;	/* the last one persisted */
@@ -869,7 +872,8 @@ hwm_race_hook(void *arg, uint64_t ceiling)
 
 	if (race->calls++ == 0) {
 		children_spawn(&kids, hwm_race_child, race, 0);
-		race->other_appended = children_reap(&kids, 1.0) == 0;
+		race->other_appended = children_reap(&kids,
+		    race->timeout) == 0;
 	}
 	race->ceiling = ceiling;
 	return 0;
@@ -898,7 +902,7 @@ hwm_race_run(struct fixture *f, struct hwm_race *race)
 static void
 test_ring_hwm_hook_runs_outside_the_lock(void **state)
 {
-	struct hwm_race	 race = { .burst = 1 };
+	struct hwm_race	 race = { .burst = 1, .timeout = 1.0 };
 
 	hwm_race_run(*state, &race);
 	assert_int_equal(race.calls, 1);
@@ -909,10 +913,300 @@ test_ring_hwm_hook_runs_outside_the_lock(void **state)
 static void
 test_ring_hwm_burst_past_the_reservation_persists_again(void **state)
 {
-	struct hwm_race	 race = { .burst = 65536 + 10 };
+	struct hwm_race	 race = { .burst = 65536 + 10, .timeout = 10.0 };
 
 	hwm_race_run(*state, &race);
 	assert_int_equal(race.calls, 2);
+}
+
+/* Batches: ev[i] gets body bodies[i], the encoding of texts[i]. */
+#define BATCH_MAX	64
+
+struct batch {
+	struct ring_event	 ev[BATCH_MAX];
+	char			 bodies[BATCH_MAX][FRAME_MAX];
+	size_t			 n;
+};
+
+static void
+batch_add(struct batch *b, uint32_t topic, const char *text)
+{
+	size_t	 len;
+
+	assert_true(b->n < BATCH_MAX);
+	len = sse_encode_body(b->bodies[b->n], FRAME_MAX, NULL, 0, text,
+	    strlen(text));
+	assert_int_not_equal(len, 0);
+	b->ev[b->n] = (struct ring_event){ topic, b->bodies[b->n], len };
+	b->n++;
+}
+
+static uint64_t
+append_batch(struct ring *ring, const struct batch *b)
+{
+	uint64_t	 first = 0;
+
+	if (ring_append_batch(ring, b->ev, b->n, &first) == -1)
+		fail_msg("ring_append_batch: %s", strerror(errno));
+	return first;
+}
+
+static void
+test_ring_batch_gets_consecutive_ids(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	append_text(f->ring, 1, "single");
+	b.n = 0;
+	for (i = 0; i < 5; i++)
+		batch_add(&b, (uint32_t)(10 + i), text_for(i));
+	assert_int_equal(append_batch(f->ring, &b), 2);
+	assert_int_equal(ring_committed(f->ring), 6);
+	for (i = 0; i < 5; i++)
+		assert_frame(f->ring, 2 + i, (uint32_t)(10 + i), text_for(i));
+	assert_int_equal(append_text(f->ring, 1, "next"), 7);
+}
+
+/* One notify per batch, with its last seq; the high-water mark covers
+ * the whole batch before it is appended. */
+static void
+test_ring_batch_notifies_once_and_covers_its_range(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct hook_log	 notified = { .n = 0 }, persisted = { .n = 0 };
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	ring_set_notify(f->ring, record_notify, &notified);
+	ring_set_hwm(f->ring, record_hwm, &persisted);
+	b.n = 0;
+	for (i = 0; i < 40; i++)
+		batch_add(&b, 1, "x");
+	assert_int_equal(append_batch(f->ring, &b), 1);
+	assert_int_equal(notified.n, 1);
+	assert_int_equal(notified.seqs[0], 40);
+	assert_int_equal(persisted.n, 1);
+	assert_int_equal(persisted.seqs[0], 40 + 65536);
+	assert_int_equal(append_batch(f->ring, &b), 41);
+	assert_int_equal(notified.n, 2);
+	assert_int_equal(notified.seqs[1], 80);
+	assert_int_equal(persisted.n, 1);
+}
+
+static void
+assert_batch_refused(struct fixture *f, const struct batch *b, int error)
+{
+	uint64_t	 first = 12345;
+
+	errno = 0;
+	assert_int_equal(ring_append_batch(f->ring, b->ev, b->n, &first), -1);
+	assert_int_equal(errno, error);
+	assert_int_equal(first, 12345);
+}
+
+/* All or none: a batch that cannot fit appends nothing, and calls no hook. */
+static void
+test_ring_batch_too_big_appends_nothing(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static char	 big[16 * KB];
+	struct hook_log	 notified = { .n = 0 }, persisted = { .n = 0 };
+	size_t		 i;
+
+	open_ring(f, 64 * KB, 16, 0);
+	append_text(f->ring, 1, "before");
+	ring_set_notify(f->ring, record_notify, &notified);
+	ring_set_hwm(f->ring, record_hwm, &persisted);
+	memset(big, 'x', sizeof(big));
+	b.n = 0;
+	/* One frame over a quarter (with its id line), the others small. */
+	batch_add(&b, 1, "small");
+	b.ev[b.n++] = (struct ring_event){ 1, big, 16 * KB - 6 };
+	batch_add(&b, 1, "small");
+	assert_batch_refused(f, &b, EMSGSIZE);
+	/* Each under a quarter, together over half. */
+	b.n = 0;
+	for (i = 0; i < 3; i++)
+		b.ev[b.n++] = (struct ring_event){ 1, big, 11 * KB };
+	assert_batch_refused(f, &b, EMSGSIZE);
+	/* More events than slots. */
+	b.n = 0;
+	for (i = 0; i < 17; i++)
+		batch_add(&b, 1, "x");
+	assert_batch_refused(f, &b, EMSGSIZE);
+	b.n = 0;
+	assert_batch_refused(f, &b, EINVAL);
+	assert_int_equal(ring_committed(f->ring), 1);
+	assert_int_equal(read_status(f->ring, 2), RING_NOT_YET);
+	assert_int_equal(notified.n, 0);
+	assert_int_equal(persisted.n, 0);
+	/* Exactly half, each exactly a quarter, and as many as slots: fine. */
+	b.n = 0;
+	for (i = 0; i < 2; i++)
+		b.ev[b.n++] = (struct ring_event){ 3, big, 16 * KB - 7 };
+	assert_int_equal(append_batch(f->ring, &b), 2);
+	b.n = 0;
+	for (i = 0; i < 16; i++)
+		batch_add(&b, 1, "x");
+	assert_int_equal(append_batch(f->ring, &b), 4);
+	assert_int_equal(ring_oldest(f->ring), 4);
+}
+
+/* The size check counts each frame's own id line: seq 10's is a byte
+ * longer than seq 9's. */
+static void
+test_ring_batch_counts_each_id_line(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static char	 big[16 * KB];
+
+	open_ring(f, 64 * KB, 16, 8);
+	memset(big, 'x', sizeof(big));
+	b.n = 0;
+	batch_add(&b, 1, "nine");
+	b.ev[b.n++] = (struct ring_event){ 1, big, 16 * KB - 7 };
+	assert_batch_refused(f, &b, EMSGSIZE);
+	assert_int_equal(ring_committed(f->ring), 8);
+	b.ev[1].len = 16 * KB - 8;
+	assert_int_equal(append_batch(f->ring, &b), 9);
+}
+
+/*
+ * A reader racing the batches never sees part of one: every committed seq
+ * it observes ends a batch, and every frame it reads is whole.
+ */
+#define WHOLE_BATCHES	400
+#define WHOLE_BATCH	25
+
+static int
+whole_batch_reader(void *arg, int index)
+{
+	struct ring		*ring = arg;
+	struct ring_frame	 frame;
+	char			 buf[FRAME_MAX];
+	uint64_t		 committed, cursor = 0;
+	double			 deadline = now() + 10;
+	enum ring_status	 st;
+
+	(void)index;
+	while (cursor < WHOLE_BATCHES * WHOLE_BATCH && now() < deadline) {
+		committed = ring_committed(ring);
+		if (committed % WHOLE_BATCH != 0)
+			return 1;
+		st = ring_next(ring, cursor, NULL, 0, &frame);
+		if (st == RING_NOT_YET) {
+			if (frame.seq % WHOLE_BATCH != 0)
+				return 2;
+			continue;
+		}
+		if (st != RING_OK)
+			return 3;
+		if (ring_read(ring, frame.seq, buf, sizeof(buf), &frame) !=
+		    RING_OK || frame.seq != cursor + 1)
+			return 4;
+		/* Its batch is all there: the batch's last frame too. */
+		if (ring_read(ring, (frame.seq + WHOLE_BATCH - 1) /
+		    WHOLE_BATCH * WHOLE_BATCH, buf, sizeof(buf), &frame) !=
+		    RING_OK)
+			return 5;
+		cursor++;
+	}
+	return cursor == WHOLE_BATCHES * WHOLE_BATCH ? 0 : 6;
+}
+
+static void
+test_ring_batch_is_seen_whole_by_a_concurrent_reader(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct children	 kids = { .n = 0 };
+	uint64_t	 i;
+
+	/* Big enough that nothing is evicted under the reader's feet. */
+	open_ring(f, 4096 * KB, 16384, 0);
+	b.n = 0;
+	for (i = 0; i < WHOLE_BATCH; i++)
+		batch_add(&b, (uint32_t)i, text_for(i));
+	children_spawn(&kids, whole_batch_reader, f->ring, 0);
+	for (i = 0; i < WHOLE_BATCHES; i++) {
+		assert_int_equal(append_batch(f->ring, &b),
+		    i * WHOLE_BATCH + 1);
+		if (i % 8 == 0)
+			sched_yield();
+	}
+	assert_int_equal(children_reap(&kids, 15), 0);
+}
+
+/* A batch that evicts by slots: the old topic's gap is recorded, the
+ * batch is whole, and other topics cry no wolf. */
+static void
+test_ring_batch_evicts_by_slots_and_records_the_gap(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 16, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 7, text_for(i));
+	b.n = 0;
+	for (i = 11; i <= 22; i++)
+		batch_add(&b, 9, text_for(i));
+	assert_int_equal(append_batch(f->ring, &b), 11);
+	/* 22 events, 16 slots: 1..6 are gone. */
+	assert_int_equal(ring_oldest(f->ring), 7);
+	assert_int_equal(read_status(f->ring, 6), RING_EVICTED);
+	assert_int_equal(ring_topic_evicted(f->ring, 7), 6);
+	assert_int_equal(ring_topic_evicted(f->ring, 9), 0);
+	for (i = 7; i <= 10; i++)
+		assert_frame(f->ring, i, 7, text_for(i));
+	for (i = 11; i <= 22; i++)
+		assert_frame(f->ring, i, 9, text_for(i));
+}
+
+/* Batches of up to half the ring, lap after lap (frames skip to the next
+ * lap at the wrap): each lands whole, and every eviction is recorded. */
+static void
+test_ring_batch_evicts_by_bytes_across_laps(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static uint32_t	 topic_of[4096];
+	uint64_t	 gone[5] = { 0 }, seq = 0, evicted = 1, first, i, round;
+	uint32_t	 topic;
+
+	open_ring(f, 8 * KB, 1024, 0);
+	for (round = 0; round < 300; round++) {
+		b.n = 0;
+		topic = (uint32_t)(round % 5);
+		for (i = 0; i < 1 + round % 12; i++)
+			batch_add(&b, topic, text_for(seq + 1 + i));
+		first = append_batch(f->ring, &b);
+		assert_int_equal(first, seq + 1);
+		for (i = 0; i < b.n; i++) {
+			assert_frame(f->ring, first + i, topic,
+			    text_for(first + i));
+			assert_true(first + i < 4096);
+			topic_of[first + i] = topic;
+		}
+		seq += b.n;
+		assert_int_equal(ring_committed(f->ring), seq);
+		assert_true(ring_oldest(f->ring) <= first);
+		/* The gap table names each topic's newest evicted event. */
+		for (; evicted < ring_oldest(f->ring); evicted++)
+			gone[topic_of[evicted]] = evicted;
+		for (topic = 0; topic < 5; topic++)
+			assert_int_equal(ring_topic_evicted(f->ring, topic),
+			    gone[topic]);
+	}
+	/* Many laps went by. */
+	assert_true(seq * 150 > 20 * 8 * KB);
 }
 
 /* Concurrent creators: each child opens with RING_CREATE at once. */
@@ -973,10 +1267,10 @@ test_ring_concurrent_creators_share_one_ring(void **state)
 }
 
 /*
- * Stress: writers append self-checking payloads "W C filler HASH" while
- * readers follow the ring and also read its oldest events, the ones most
- * likely to be overwritten during their copy.  Every frame a reader accepts
- * must be whole.
+ * Stress: writers append self-checking payloads "W C filler HASH", alone or
+ * in batches, while readers follow the ring and also read its oldest
+ * events, the ones most likely to be overwritten during their copy.  Every
+ * frame a reader accepts must be whole.
  */
 #define STRESS_WRITERS		4
 #define STRESS_READERS		4
@@ -1026,17 +1320,23 @@ stress_payload(char *buf, size_t cap, int writer, uint64_t counter)
 	return sse_encode_body(buf, cap, NULL, 0, text, (size_t)n);
 }
 
+/* Even writers append one event at a time, odd ones in batches of 1-8. */
 static int
 stress_writer(void *arg, int writer)
 {
-	struct stress	*s = arg;
-	char		 body[1024];
-	uint64_t	 counter, seq;
-	size_t		 n;
+	struct stress		*s = arg;
+	char			 body[8][1024];
+	struct ring_event	 ev[8];
+	uint64_t		 counter, seq;
+	size_t			 n, i;
 
-	for (counter = 1; now() < s->deadline; counter++) {
-		n = stress_payload(body, sizeof(body), writer, counter);
-		if (ring_append(s->ring, (uint32_t)writer, body, n, &seq) == -1)
+	for (counter = 1; now() < s->deadline; counter += n) {
+		n = writer % 2 == 0 ? 1 : 1 + counter % 8;
+		for (i = 0; i < n; i++)
+			ev[i] = (struct ring_event){ (uint32_t)writer,
+			    body[i], stress_payload(body[i], sizeof(body[i]),
+			    writer, counter + i) };
+		if (ring_append_batch(s->ring, ev, n, &seq) == -1)
 			return 1;
 	}
 	__atomic_sub_fetch(s->writers_left, 1, __ATOMIC_RELEASE);
@@ -1206,6 +1506,8 @@ struct killed {
 	struct ring	*ring;
 	const char	*text;
 	int		 in_hwm;
+	int		 batch;		/* > 0: a batch of this many, dying */
+	int		 die_at;	/* ... writing this frame's id */
 };
 
 static int
@@ -1225,28 +1527,43 @@ killed_child(void *arg, int index)
 	size_t		 n;
 	uint64_t	 seq;
 
+	struct ring_event	 ev[8];
+	int			 i;
+
 	(void)index;
+	n = sse_encode_body(body, sizeof(body), NULL, 0, k->text,
+	    strlen(k->text));
 	if (k->in_hwm)
 		ring_set_hwm(k->ring, die_in_hwm, NULL);
 	else
-		die_in_encode_id = 1;
-	n = sse_encode_body(body, sizeof(body), NULL, 0, k->text,
-	    strlen(k->text));
-	ring_append(k->ring, 5, body, n, &seq);
+		die_in_encode_id = k->batch > 0 ? k->die_at : 1;
+	if (k->batch > 0) {
+		for (i = 0; i < k->batch && i < 8; i++)
+			ev[i] = (struct ring_event){ 5, body, n };
+		ring_append_batch(k->ring, ev, (size_t)i, &seq);
+	} else
+		ring_append(k->ring, 5, body, n, &seq);
 	return 0;	/* not reached: the append dies */
 }
 
-/* Run an append that dies; it must die by SIGKILL. */
+/* Run the append k describes, which dies; it must die by SIGKILL. */
 static void
-kill_an_append(struct ring *ring, const char *text, int in_hwm)
+kill_appender(struct killed *k)
 {
-	struct killed	 k = { ring, text, in_hwm };
 	struct children	 kids = { .n = 0 };
 
-	children_spawn(&kids, killed_child, &k, 0);
+	children_spawn(&kids, killed_child, k, 0);
 	assert_int_equal(children_reap(&kids, 10), 1);
 	assert_true(WIFSIGNALED(kids.status[0]));
 	assert_int_equal(WTERMSIG(kids.status[0]), SIGKILL);
+}
+
+static void
+kill_an_append(struct ring *ring, const char *text, int in_hwm)
+{
+	struct killed	 k = { ring, text, in_hwm, 0, 0 };
+
+	kill_appender(&k);
 }
 
 /* After a writer died: earlier events intact, the dead one invisible, and
@@ -1317,6 +1634,23 @@ test_ring_recovers_writer_killed_holding_the_lock(void **state)
 	assert_recovered(f->ring, 1, 3);
 }
 
+static void
+test_ring_recovers_writer_killed_inside_a_batch(void **state)
+{
+	struct fixture	*f = *state;
+	struct killed	 k = { NULL, "batched", 0, 6, 4 };
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 1, text_for(i));
+	/* Frames 11, 12, 13 are written, 14 is torn: none may show. */
+	k.ring = f->ring;
+	kill_appender(&k);
+	assert_recovered(f->ring, 1, 10);
+	assert_int_equal(read_status(f->ring, 13), RING_NOT_YET);
+}
+
 int
 main(void)
 {
@@ -1355,12 +1689,20 @@ main(void)
 		T(test_ring_hwm_hook_failure_does_not_fail_append),
 		T(test_ring_hwm_hook_runs_outside_the_lock),
 		T(test_ring_hwm_burst_past_the_reservation_persists_again),
+		T(test_ring_batch_gets_consecutive_ids),
+		T(test_ring_batch_notifies_once_and_covers_its_range),
+		T(test_ring_batch_too_big_appends_nothing),
+		T(test_ring_batch_counts_each_id_line),
+		T(test_ring_batch_is_seen_whole_by_a_concurrent_reader),
+		T(test_ring_batch_evicts_by_slots_and_records_the_gap),
+		T(test_ring_batch_evicts_by_bytes_across_laps),
 		T(test_ring_concurrent_creators_share_one_ring),
 		T(test_ring_stress_evicting_by_slots_sees_no_torn_frame),
 		T(test_ring_stress_evicting_by_bytes_sees_no_torn_frame),
 		T(test_ring_recovers_writer_killed_before_commit),
 		T(test_ring_recovers_writer_killed_after_evicting),
 		T(test_ring_recovers_writer_killed_holding_the_lock),
+		T(test_ring_recovers_writer_killed_inside_a_batch),
 #undef T
 	};
 

@@ -45,7 +45,15 @@ struct ring_info {
 	uint64_t	 created;	/* unix time */
 };
 
-/* Called in the appending process after each commit, outside the lock. */
+/* An event to append: topic, and its body as sse_encode_body made it. */
+struct ring_event {
+	uint32_t	 topic;
+	const void	*body;
+	size_t		 len;
+};
+
+/* Called in the appending process after each commit (once per batch, with
+ * its last seq), outside the lock. */
 typedef void	 (*ring_notify_fn)(void *arg, uint64_t seq);
 /*
  * Persist ceiling (>= every seq this ring may hand out until the next
@@ -93,6 +101,13 @@ void	ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg);
  * and now and then (see ring_hwm_fn) on the high-water mark hook. */
 int	ring_append(struct ring *ring, uint32_t topic, const void *body,
 	    size_t len, uint64_t *seq);
+/* Append n events in one hold of the lock, all or none, with consecutive
+ * seqs; *first_seq is the first.  Readers see all of them or none.  -1 with
+ * errno EMSGSIZE when one frame is over a quarter of the ring, all of them
+ * together over half of it, or n over the slot count (nothing appended);
+ * EINVAL when n is 0.  Blocks on the lock as ring_append does. */
+int	ring_append_batch(struct ring *ring, const struct ring_event *ev,
+	    size_t n, uint64_t *first_seq);
 
 /* Newest committed seq (acquire); 0 if nothing was ever appended. */
 uint64_t ring_committed(const struct ring *ring);
