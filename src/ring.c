@@ -1,7 +1,7 @@
 /*
  * ring: the memory-mapped event ring of DESIGN §3.  The file is a header
- * page, a per-topic "newest evicted seq" table, the slot index and the data
- * area ([ring] size bytes).  Writers serialise on a robust process-shared
+ * page (with a per-topic-bucket "newest seq" table), a per-topic "newest
+ * evicted seq" table, the slot index and the data area ([ring] size bytes).  Writers serialise on a robust process-shared
  * mutex, never held across the high-water mark hook's disk I/O; readers
  * never lock.  Invariant: every retained event's bytes lie contiguously at
  * logical offsets >= tail, and tail >= head - size, so no two retained
@@ -30,6 +30,7 @@
 #define RING_VERSION		1
 #define RING_HEADER_SIZE	4096
 #define RING_TOPICS		4096	/* entries of the evicted-seq table */
+#define RING_NEWEST		256	/* entries of the newest-seq table */
 #define RING_PAGE		4096
 #define RING_SIZE_MIN		4096
 #define RING_SIZE_MAX		(1ULL << 40)
@@ -68,6 +69,19 @@ struct ring_header {
 	uint64_t	 hwm_persisted;	/* atomic max, outside the lock */
 	char		 boot_id[40];	/* boot that initialised the lock */
 	pthread_mutex_t	 lock RING_CACHELINE;
+
+	/*
+	 * Each topic bucket's newest seq, so a resume on a quiet topic need
+	 * not scan the slot index.  Added to version 1 in space that older
+	 * builds leave zero and never write, so it is trusted only while
+	 * every append since indexed_since was indexed: each append sets
+	 * indexed to its last seq, and one that finds indexed != committed
+	 * (an older build appended, or a writer died) moves indexed_since
+	 * past it.  Written under the lock, before committed's release.
+	 */
+	uint64_t	 indexed RING_CACHELINE;
+	uint64_t	 indexed_since;
+	uint64_t	 newest[RING_NEWEST];
 };
 
 _Static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE,
@@ -781,6 +795,7 @@ ring_write_frame(struct ring *ring, uint64_t seq, uint32_t topic,
 	STORE_RELAXED(&slot->topic, topic);
 	STORE_RELEASE(&slot->seq, seq);
 	STORE_RELAXED(&hdr->head, end);
+	STORE_RELAXED(&hdr->newest[topic % RING_NEWEST], seq);
 }
 
 /*
@@ -868,9 +883,12 @@ ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (LOAD_RELAXED(&ring->hdr->indexed) != first - 1)
+		STORE_RELAXED(&ring->hdr->indexed_since, first);
 	for (i = 0; i < n; i++)
 		ring_write_frame(ring, first + i, ev[i].topic, ev[i].body,
 		    ev[i].len);
+	STORE_RELAXED(&ring->hdr->indexed, first + (n - 1));
 	/* Readers acquire committed, then the slot, then the data. */
 	STORE_RELEASE(&ring->hdr->committed, first + (n - 1));
 	ring_unlock(ring);
@@ -969,6 +987,29 @@ ring_topic_wanted(uint32_t topic, const uint32_t *topics, size_t n)
 	return 0;
 }
 
+/*
+ * Is none of topics[n] (n > 0) in (after, committed], by the newest-seq
+ * table alone?  Read after acquiring committed, every value is at least as
+ * new as committed's append; newer ones only make the answer "maybe".
+ */
+static int
+ring_topics_quiet(const struct ring *ring, uint64_t after,
+    uint64_t committed, const uint32_t *topics, size_t n)
+{
+	const struct ring_header	*hdr = ring->hdr;
+	size_t				 i;
+
+	if (n == 0 || after + 1 < LOAD_RELAXED(&hdr->indexed_since))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (LOAD_RELAXED(&hdr->newest[topics[i] % RING_NEWEST]) >
+		    after)
+			return 0;
+	}
+	/* Last: every append up to committed was indexed. */
+	return LOAD_ACQUIRE(&hdr->indexed) == committed;
+}
+
 enum ring_status
 ring_next(const struct ring *ring, uint64_t after, const uint32_t *topics,
     size_t n, struct ring_frame *frame)
@@ -983,6 +1024,10 @@ ring_next(const struct ring *ring, uint64_t after, const uint32_t *topics,
 	}
 	if (after + 1 < LOAD_ACQUIRE(&ring->hdr->oldest))
 		return RING_EVICTED;
+	if (ring_topics_quiet(ring, after, committed, topics, n)) {
+		frame->seq = committed;
+		return RING_NOT_YET;
+	}
 	for (seq = after + 1; seq <= committed; seq++) {
 		/* seq <= committed, so a slot that no longer holds it
 		 * means it was evicted, and after + 1 before it. */

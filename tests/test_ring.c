@@ -473,6 +473,104 @@ test_ring_next_filters_by_topic_set(void **state)
 	assert_int_equal(seen[1], 5);
 }
 
+/* The header's newest-seq block (a cache line after the lock, at 320):
+ * indexed, indexed_since, then 256 buckets; and the slot index, after the
+ * header page and the 4096 entries of the evicted table. */
+#define HDR_INDEXED		384
+#define HDR_NEWEST(topic)	(400 + 8 * ((topic) % 256))
+#define SLOT_SEQ(seq, slots)	(4096 + 4096 * 8 + 24 * ((seq) % (slots)))
+
+/* ring_next for one topic answers status, with frame.seq == seq. */
+static void
+assert_next_quiet(const struct ring *ring, uint64_t after, uint32_t topic,
+    enum ring_status status, uint64_t seq)
+{
+	struct ring_frame	 frame;
+
+	assert_int_equal(ring_next(ring, after, &topic, 1, &frame), status);
+	assert_int_equal(frame.seq, seq);
+}
+
+/* A resume on a quiet topic answers from the newest-seq table without
+ * scanning: a slot broken in the middle of the busy stretch, which any scan
+ * would call evicted, is never looked at. */
+static void
+test_ring_next_skips_the_scan_for_a_quiet_topic(void **state)
+{
+	struct fixture		*f = *state;
+	struct ring_frame	 frame;
+	const uint64_t		 zero = 0;
+	uint32_t		 quiet = 5, busy = 6;
+	uint64_t		 i;
+
+	open_ring(f, 1024 * KB, 8192, 0);
+	append_text(f->ring, quiet, "quiet");
+	for (i = 2; i <= 3000; i++)
+		append_text(f->ring, busy, "busy");
+	patch_file(f->path, SLOT_SEQ(100, 8192), &zero, sizeof(zero));
+	assert_int_equal(ring_next(f->ring, 99, NULL, 0, &frame),
+	    RING_EVICTED);
+	assert_next_quiet(f->ring, 1, quiet, RING_NOT_YET, 3000);
+	assert_next_quiet(f->ring, 0, quiet, RING_OK, 1);
+	assert_int_equal(append_text(f->ring, quiet, "again"), 3001);
+	assert_next_quiet(f->ring, 2999, quiet, RING_OK, 3001);
+}
+
+/* Topics that share a bucket make the table say "maybe": the scan runs
+ * and answers right. */
+static void
+test_ring_next_quiet_topic_sharing_a_bucket_scans(void **state)
+{
+	struct fixture		*f = *state;
+	struct ring_frame	 frame;
+	uint32_t		 quiet = 5, topics[] = { 7, 5 + 256 };
+	uint64_t		 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	append_text(f->ring, quiet, "quiet");
+	for (i = 2; i <= 10; i++)
+		append_text(f->ring, 5 + 256, "busy");
+	assert_next_quiet(f->ring, 1, quiet, RING_NOT_YET, 10);
+	assert_int_equal(ring_next(f->ring, 1, topics, 2, &frame), RING_OK);
+	assert_int_equal(frame.seq, 2);
+	append_text(f->ring, quiet, "again");
+	assert_next_quiet(f->ring, 10, quiet, RING_OK, 11);
+}
+
+/* A file whose newest-seq block an older build left zero, or appends an
+ * older build made: the table is not trusted for what it did not see. */
+static void
+test_ring_next_distrusts_appends_the_table_did_not_see(void **state)
+{
+	struct fixture		*f = *state;
+	static char		 zeros[16 + 256 * 8];
+	uint32_t		 quiet = 5;
+	uint64_t		 i, old;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 3; i++)
+		append_text(f->ring, quiet, "quiet");
+	for (i = 4; i <= 10; i++)
+		append_text(f->ring, 6, "busy");
+	/* As an older build leaves the block: all zero. */
+	patch_file(f->path, HDR_INDEXED, zeros, sizeof(zeros));
+	assert_next_quiet(f->ring, 0, quiet, RING_OK, 1);
+	/* This build appends again: trusted from there on only. */
+	assert_int_equal(append_text(f->ring, 6, "busy"), 11);
+	assert_next_quiet(f->ring, 2, quiet, RING_OK, 3);
+	assert_next_quiet(f->ring, 3, quiet, RING_NOT_YET, 11);
+	/* Seq 12 appended as an older build would: not indexed. */
+	old = 3;
+	assert_int_equal(append_text(f->ring, quiet, "quiet"), 12);
+	i = 11;
+	patch_file(f->path, HDR_INDEXED, &i, sizeof(i));
+	patch_file(f->path, HDR_NEWEST(quiet), &old, sizeof(old));
+	assert_next_quiet(f->ring, 11, quiet, RING_OK, 12);
+	assert_int_equal(append_text(f->ring, 6, "busy"), 13);
+	assert_next_quiet(f->ring, 11, quiet, RING_OK, 12);
+	assert_next_quiet(f->ring, 12, quiet, RING_NOT_YET, 13);
+}
+
 static void
 test_ring_next_reports_evicted_cursor(void **state)
 {
@@ -1268,9 +1366,10 @@ test_ring_concurrent_creators_share_one_ring(void **state)
 
 /*
  * Stress: writers append self-checking payloads "W C filler HASH", alone or
- * in batches, while readers follow the ring and also read its oldest
- * events, the ones most likely to be overwritten during their copy.  Every
- * frame a reader accepts must be whole.
+ * in batches, while readers follow the ring (odd ones one writer's topic)
+ * and also read its oldest events, the ones most likely to be overwritten
+ * during their copy.  Every frame a reader accepts must be whole, and a
+ * reader may miss a writer's event only after an eviction.
  */
 #define STRESS_WRITERS		4
 #define STRESS_READERS		4
@@ -1383,19 +1482,24 @@ stress_reader(void *arg, int reader)
 	struct ring_frame	 frame;
 	uint64_t		 last_counter[STRESS_WRITERS] = { 0 };
 	uint64_t		 cursor = 0, seq, counter;
+	uint32_t		 topic = (uint32_t)(reader % STRESS_WRITERS);
 	char			 buf[1024];
 	const char		*why = NULL;
 	enum ring_status	 st;
-	int			 writer, i;
+	int			 writer, i, lost = 0;
+	size_t			 ntopics = reader % 2;	/* odd: one topic */
 
 	while (why == NULL && now() < s->deadline + 5) {
-		st = ring_next(s->ring, cursor, NULL, 0, &frame);
+		st = ring_next(s->ring, cursor, &topic, ntopics, &frame);
 		if (st == RING_EVICTED) {
 			r.evicted++;
+			lost = ~0;
 			cursor = ring_oldest(s->ring) - 1;
 			continue;
 		}
 		if (st == RING_NOT_YET) {
+			/* None for us up to frame.seq. */
+			cursor = frame.seq;
 			if (__atomic_load_n(s->writers_left,
 			    __ATOMIC_ACQUIRE) == 0 &&
 			    cursor == ring_committed(s->ring))
@@ -1406,6 +1510,7 @@ stress_reader(void *arg, int reader)
 		st = ring_read(s->ring, frame.seq, buf, sizeof(buf), &frame);
 		if (st == RING_EVICTED) {
 			r.evicted++;
+			lost = ~0;
 			continue;
 		}
 		if (st != RING_OK) {
@@ -1414,11 +1519,19 @@ stress_reader(void *arg, int reader)
 		}
 		if (frame.seq <= cursor)
 			why = "seq went backwards";
+		else if (ntopics > 0 && frame.topic != topic)
+			why = "another topic's event";
 		else if ((why = stress_check(buf, frame.len, frame.seq,
 		    &writer, &counter)) == NULL) {
 			if (counter <= last_counter[writer])
 				why = "writer counter went backwards";
+			/* Each writer's counters are consecutive: a hole
+			 * with no eviction seen is an event skipped. */
+			else if (counter != last_counter[writer] + 1 &&
+			    !(lost & (1 << writer)))
+				why = "an event skipped";
 			last_counter[writer] = counter;
+			lost &= ~(1 << writer);
 		}
 		cursor = frame.seq;
 		r.followed++;
@@ -1667,6 +1780,9 @@ main(void)
 		T(test_ring_next_filters_by_topic),
 		T(test_ring_next_filters_by_topic_set),
 		T(test_ring_next_reports_evicted_cursor),
+		T(test_ring_next_skips_the_scan_for_a_quiet_topic),
+		T(test_ring_next_quiet_topic_sharing_a_bucket_scans),
+		T(test_ring_next_distrusts_appends_the_table_did_not_see),
 		T(test_ring_topic_evicted_reports_per_topic),
 		T(test_ring_reopen_keeps_events_and_next_seq),
 		T(test_ring_reopen_ignores_seq_floor),

@@ -123,7 +123,10 @@ enum ring_status ring_read(const struct ring *ring, uint64_t seq, void *buf,
  * RING_NOT_YET when there is none yet, RING_EVICTED when after + 1 is
  * already evicted (the caller decides whether that is a gap).  On
  * RING_NOT_YET frame->seq is the newest seq examined (>= after): none up to it
- * matched, so the caller may resume from there instead of rescanning. */
+ * matched, so the caller may resume from there instead of rescanning.
+ * Cost: O(n) when none of the topics had an event after `after` (a
+ * per-bucket newest seq says so; a bucket shared with a busier topic only
+ * makes it scan), else O(seqs scanned). */
 enum ring_status ring_next(const struct ring *ring, uint64_t after,
 	    const uint32_t *topics, size_t n, struct ring_frame *frame);
 /* The newest evicted seq of topic, or 0.  Conservative: it may be higher
