@@ -1,10 +1,11 @@
 /*
  * ring: the memory-mapped event ring of DESIGN §3.  The file is a header
- * page, a per-topic "newest evicted seq" table, the slot index and the data
- * area ([ring] size bytes).  Writers serialise on a robust process-shared
- * mutex; readers never lock.  Invariant: every retained event's bytes lie
- * contiguously at logical offsets >= tail, and tail >= head - size, so no two
- * retained events share a byte of the map.  A reader accepts a copy only if,
+ * page (with a per-topic-bucket "newest seq" table), a per-topic "newest
+ * evicted seq" table, the slot index and the data area ([ring] size bytes).  Writers serialise on a robust process-shared
+ * mutex, never held across the high-water mark hook's disk I/O; readers
+ * never lock.  Invariant: every retained event's bytes lie contiguously at
+ * logical offsets >= tail, and tail >= head - size, so no two retained
+ * events share a byte of the map.  A reader accepts a copy only if,
  * after the copy, its slot still names it and its offset is still >= tail.
  */
 #include <sys/file.h>
@@ -29,12 +30,15 @@
 #define RING_VERSION		1
 #define RING_HEADER_SIZE	4096
 #define RING_TOPICS		4096	/* entries of the evicted-seq table */
+#define RING_NEWEST		256	/* entries of the newest-seq table */
 #define RING_PAGE		4096
 #define RING_SIZE_MIN		4096
 #define RING_SIZE_MAX		(1ULL << 40)
 #define RING_SLOTS_MIN		16
 #define RING_SLOTS_MAX		(1U << 28)
 #define RING_HWM_STEP		65536	/* seqs handed out per persisted mark */
+#define RING_HWM_MARGIN		(RING_HWM_STEP / 2)	/* reserve this early */
+#define RING_HWM_TRIES		4	/* lock attempts before passing the mark */
 #define RING_OPEN_LOCK_WAIT	5	/* seconds ring_open waits for the lock */
 #define RING_BOOT_ID		"/proc/sys/kernel/random/boot_id"
 #define RING_FIX		"; run 'ringcastctl ring reset' (this " \
@@ -60,11 +64,24 @@ struct ring_header {
 	uint64_t	 oldest RING_CACHELINE;		/* release-stored */
 	uint64_t	 tail RING_CACHELINE;	/* bytes below may change */
 
-	/* Written under the lock only. */
+	/* Written under the lock only, but for hwm_persisted. */
 	uint64_t	 head RING_CACHELINE;	/* where the next frame goes */
-	uint64_t	 hwm_persisted;
+	uint64_t	 hwm_persisted;	/* atomic max, outside the lock */
 	char		 boot_id[40];	/* boot that initialised the lock */
 	pthread_mutex_t	 lock RING_CACHELINE;
+
+	/*
+	 * Each topic bucket's newest seq, so a resume on a quiet topic need
+	 * not scan the slot index.  Added to version 1 in space that older
+	 * builds leave zero and never write, so it is trusted only while
+	 * every append since indexed_since was indexed: each append sets
+	 * indexed to its last seq, and one that finds indexed != committed
+	 * (an older build appended, or a writer died) moves indexed_since
+	 * past it.  Written under the lock, before committed's release.
+	 */
+	uint64_t	 indexed RING_CACHELINE;
+	uint64_t	 indexed_since;
+	uint64_t	 newest[RING_NEWEST];
 };
 
 _Static_assert(sizeof(struct ring_header) <= RING_HEADER_SIZE,
@@ -347,9 +364,10 @@ ring_header_check(const char *path, const struct ring_header *hdr,
 
 /*
  * Discard what a writer that died holding the lock left behind.  Only
- * records up to committed exist; the next seq is committed + 1 again (it
- * was never visible), and head is recomputed from the committed record,
- * since the dead writer may have died between committing and storing head.
+ * records up to committed exist; the slots of the frames it wrote after
+ * (one, or several of a batch) are cleared, the next seq is committed + 1
+ * again (it was never visible), and head is recomputed from the committed
+ * record, since the dead writer moved it past frames it never committed.
  * tail and oldest stay where the dead writer put them: both only grow, and
  * the bytes below its tail may be half-overwritten.  Idempotent.
  */
@@ -359,10 +377,14 @@ ring_recover(struct ring *ring)
 	struct ring_header	*hdr = ring->hdr;
 	struct ring_slot	*slot;
 	uint64_t		 committed = LOAD_RELAXED(&hdr->committed);
+	uint64_t		 seq;
 
-	slot = &ring->slots[(committed + 1) % ring->nslots];
-	if (LOAD_RELAXED(&slot->seq) == committed + 1)
+	for (seq = committed + 1; seq - committed <= ring->nslots; seq++) {
+		slot = &ring->slots[seq % ring->nslots];
+		if (seq == 0 || LOAD_RELAXED(&slot->seq) != seq)
+			break;
 		STORE_RELEASE(&slot->seq, 0);
+	}
 	slot = &ring->slots[committed % ring->nslots];
 	if (committed >= hdr->first_seq &&
 	    LOAD_RELAXED(&slot->seq) == committed)
@@ -644,21 +666,54 @@ ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg)
 	ring->hwm_arg = arg;
 }
 
-/* Persist a new high-water mark before handing out seq; under the lock. */
+/* Raise the header's record of the persisted mark to ceiling (atomic max:
+ * appenders in several processes may race, and it must never go down). */
 static void
-ring_persist_hwm(struct ring *ring, uint64_t seq)
+ring_hwm_record(struct ring_header *hdr, uint64_t ceiling)
 {
-	struct ring_header	*hdr = ring->hdr;
-	uint64_t		 ceiling;
+	uint64_t	 old = LOAD_RELAXED(&hdr->hwm_persisted);
 
-	if (ring->hwm == NULL || seq <= hdr->hwm_persisted)
-		return;
-	ceiling = seq > UINT64_MAX - RING_HWM_STEP ? UINT64_MAX :
-	    seq + RING_HWM_STEP;
-	/* On failure keep appending; the hook logs, and the next append
-	 * tries again. */
-	if (ring->hwm(ring->hwm_arg, ceiling) == 0)
-		hdr->hwm_persisted = ceiling;
+	while (old < ceiling && !__atomic_compare_exchange_n(
+	    &hdr->hwm_persisted, &old, ceiling, 1, __ATOMIC_RELEASE,
+	    __ATOMIC_RELAXED))
+		;
+}
+
+/* Persist a ceiling a step above last through the hook; never called with
+ * the lock held, as the hook may do disk I/O.  0, or -1 if the hook failed
+ * (it logs). */
+static int
+ring_hwm_persist(struct ring *ring, uint64_t last)
+{
+	uint64_t	 ceiling;
+
+	ceiling = last > UINT64_MAX - RING_HWM_STEP ? UINT64_MAX :
+	    last + RING_HWM_STEP;
+	if (ring->hwm(ring->hwm_arg, ceiling) != 0)
+		return -1;
+	ring_hwm_record(ring->hdr, ceiling);
+	return 0;
+}
+
+/*
+ * Before taking the lock: if the next count seqs come within
+ * RING_HWM_MARGIN of the persisted ceiling, persist a new one.  committed
+ * is read without the lock, so another appender may take these seqs first;
+ * the check under the lock catches that.  0, or -1 if the hook failed.
+ */
+static int
+ring_hwm_reserve(struct ring *ring, size_t count)
+{
+	uint64_t	 committed, last, persisted;
+
+	committed = LOAD_RELAXED(&ring->hdr->committed);
+	if (committed > UINT64_MAX - count)
+		return 0;	/* the append fails with EOVERFLOW */
+	last = committed + count;
+	persisted = LOAD_ACQUIRE(&ring->hdr->hwm_persisted);
+	if (persisted >= last && persisted - last >= RING_HWM_MARGIN)
+		return 0;
+	return ring_hwm_persist(ring, last);
 }
 
 /*
@@ -685,30 +740,24 @@ ring_evict(struct ring *ring, uint64_t seq, uint64_t new_tail)
 	STORE_RELEASE(&hdr->oldest, oldest);
 }
 
-int
-ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
-    uint64_t *seq)
+/*
+ * Under the lock: write the frame of seq (> committed; the caller checked
+ * it is at most a quarter of the ring) at head, evicting what it displaces,
+ * and fill its slot.  Moves head but not committed: the caller publishes
+ * committed once, after its last frame, so readers see all of its frames
+ * or none.
+ */
+static void
+ring_write_frame(struct ring *ring, uint64_t seq, uint32_t topic,
+    const void *body, size_t len)
 {
 	struct ring_header	*hdr = ring->hdr;
 	struct ring_slot	*slot;
 	unsigned char		*dst;
-	uint64_t		 n, frame, start, end, new_tail, idlen;
+	uint64_t		 frame, start, end, new_tail, idlen;
 
-	if (len > ring->size / 4) {
-		errno = EMSGSIZE;
-		return -1;
-	}
-	if (ring_lock(ring, 0) == -1)
-		return -1;
-	n = LOAD_RELAXED(&hdr->committed) + 1;
-	idlen = ring_id_len(n);
+	idlen = ring_id_len(seq);
 	frame = len + idlen;
-	if (n == 0 || frame > ring->size / 4) {
-		ring_unlock(ring);
-		errno = n == 0 ? EOVERFLOW : EMSGSIZE;
-		return -1;
-	}
-	ring_persist_hwm(ring, n);
 
 	/* A frame never wraps: skip to the next lap if it would. */
 	start = LOAD_RELAXED(&hdr->head);
@@ -718,7 +767,7 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	new_tail = end > ring->size ? end - ring->size : 0;
 	if (new_tail < LOAD_RELAXED(&hdr->tail))
 		new_tail = LOAD_RELAXED(&hdr->tail);
-	ring_evict(ring, n, new_tail);
+	ring_evict(ring, seq, new_tail);
 
 	/*
 	 * Publish the new tail before the first byte of the region changes:
@@ -731,30 +780,132 @@ ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	dst = ring->data + start % ring->size;
 	memcpy(dst, body, len);
-	sse_encode_id((char *)dst + len, idlen, n);
+	sse_encode_id((char *)dst + len, idlen, seq);
 
 	/*
 	 * The slot is a seqlock of its own: 0 while its fields change.  The
 	 * 0 is release-stored too, so a reader that finds it (and calls the
 	 * event evicted) also sees the evicted table and oldest above.
 	 */
-	slot = &ring->slots[n % ring->nslots];
+	slot = &ring->slots[seq % ring->nslots];
 	STORE_RELEASE(&slot->seq, 0);
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	STORE_RELAXED(&slot->offset, start);
 	STORE_RELAXED(&slot->len, (uint32_t)frame);
 	STORE_RELAXED(&slot->topic, topic);
-	STORE_RELEASE(&slot->seq, n);
-
-	/* Readers acquire committed, then the slot, then the data. */
-	STORE_RELEASE(&hdr->committed, n);
+	STORE_RELEASE(&slot->seq, seq);
 	STORE_RELAXED(&hdr->head, end);
+	STORE_RELAXED(&hdr->newest[topic % RING_NEWEST], seq);
+}
+
+/*
+ * Do the frames of ev[n], numbered from first, fit: each at most a quarter
+ * of the ring, all at most half?  Then no frame of the batch evicts another
+ * (with the padding of one lap, they span less than the ring).
+ */
+static int
+ring_batch_fits(const struct ring *ring, const struct ring_event *ev,
+    size_t n, uint64_t first)
+{
+	uint64_t	 frame, total = 0;
+	size_t		 i;
+
+	if (n > ring->nslots)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (ev[i].len > ring->size / 4)
+			return 0;
+		frame = ev[i].len + ring_id_len(first + i);
+		if (frame > ring->size / 4 || frame > ring->size / 2 - total)
+			return 0;
+		total += frame;
+	}
+	return 1;
+}
+
+/*
+ * Take the lock with the seqs to hand out covered by the persisted mark
+ * (see ring_hwm_reserve).  If they are not (a burst raced past the
+ * reservation), unlock, persist, and try again, RING_HWM_TRIES times at
+ * most.  A failing hook is called once and the append goes on.  Returns 0
+ * with the lock held and *first set, or -1 with errno.
+ */
+static int
+ring_lock_range(struct ring *ring, size_t n, uint64_t *first)
+{
+	struct ring_header	*hdr = ring->hdr;
+	uint64_t		 next;
+	int			 tries, hwm_failed = 0;
+
+	if (ring->hwm != NULL)
+		hwm_failed = ring_hwm_reserve(ring, n) == -1;
+	for (tries = 1;; tries++) {
+		if (ring_lock(ring, 0) == -1)
+			return -1;
+		next = LOAD_RELAXED(&hdr->committed) + 1;
+		if (next == 0 || n - 1 > UINT64_MAX - next) {
+			ring_unlock(ring);
+			errno = EOVERFLOW;
+			return -1;
+		}
+		if (ring->hwm == NULL || hwm_failed ||
+		    tries == RING_HWM_TRIES ||
+		    next + (n - 1) <= LOAD_RELAXED(&hdr->hwm_persisted))
+			break;
+		ring_unlock(ring);
+		hwm_failed = ring_hwm_persist(ring, next + (n - 1)) == -1;
+	}
+	*first = next;
+	return 0;
+}
+
+int
+ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
+    uint64_t *first_seq)
+{
+	uint64_t	 first;
+	size_t		 i;
+
+	if (n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	/* Refuse before taking the lock or persisting anything; the exact
+	 * check, with the id lines, is below. */
+	if (!ring_batch_fits(ring, ev, n, 0)) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (ring_lock_range(ring, n, &first) == -1)
+		return -1;
+	if (!ring_batch_fits(ring, ev, n, first)) {
+		ring_unlock(ring);
+		errno = EMSGSIZE;
+		return -1;
+	}
+	if (LOAD_RELAXED(&ring->hdr->indexed) != first - 1)
+		STORE_RELAXED(&ring->hdr->indexed_since, first);
+	for (i = 0; i < n; i++)
+		ring_write_frame(ring, first + i, ev[i].topic, ev[i].body,
+		    ev[i].len);
+	STORE_RELAXED(&ring->hdr->indexed, first + (n - 1));
+	/* Readers acquire committed, then the slot, then the data. */
+	STORE_RELEASE(&ring->hdr->committed, first + (n - 1));
 	ring_unlock(ring);
 
 	if (ring->notify != NULL)
-		ring->notify(ring->notify_arg, n);
-	*seq = n;
+		ring->notify(ring->notify_arg, first + (n - 1));
+	*first_seq = first;
 	return 0;
+}
+
+int
+ring_append(struct ring *ring, uint32_t topic, const void *body, size_t len,
+    uint64_t *seq)
+{
+	struct ring_event	 ev = { topic, body, len };
+
+	return ring_append_batch(ring, &ev, 1, seq);
 }
 
 uint64_t
@@ -836,6 +987,29 @@ ring_topic_wanted(uint32_t topic, const uint32_t *topics, size_t n)
 	return 0;
 }
 
+/*
+ * Is none of topics[n] (n > 0) in (after, committed], by the newest-seq
+ * table alone?  Read after acquiring committed, every value is at least as
+ * new as committed's append; newer ones only make the answer "maybe".
+ */
+static int
+ring_topics_quiet(const struct ring *ring, uint64_t after,
+    uint64_t committed, const uint32_t *topics, size_t n)
+{
+	const struct ring_header	*hdr = ring->hdr;
+	size_t				 i;
+
+	if (n == 0 || after + 1 < LOAD_RELAXED(&hdr->indexed_since))
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (LOAD_RELAXED(&hdr->newest[topics[i] % RING_NEWEST]) >
+		    after)
+			return 0;
+	}
+	/* Last: every append up to committed was indexed. */
+	return LOAD_ACQUIRE(&hdr->indexed) == committed;
+}
+
 enum ring_status
 ring_next(const struct ring *ring, uint64_t after, const uint32_t *topics,
     size_t n, struct ring_frame *frame)
@@ -850,6 +1024,10 @@ ring_next(const struct ring *ring, uint64_t after, const uint32_t *topics,
 	}
 	if (after + 1 < LOAD_ACQUIRE(&ring->hdr->oldest))
 		return RING_EVICTED;
+	if (ring_topics_quiet(ring, after, committed, topics, n)) {
+		frame->seq = committed;
+		return RING_NOT_YET;
+	}
 	for (seq = after + 1; seq <= committed; seq++) {
 		/* seq <= committed, so a slot that no longer holds it
 		 * means it was evicted, and after + 1 before it. */

@@ -47,8 +47,9 @@ worker_clock_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-/* Persist the sequence high-water mark in the catalog (the ring calls this
- * under its lock, once per 65536 events). */
+/* Persist the sequence high-water mark in the catalog: a durable LMDB
+ * commit, which the ring makes before taking its lock, once per 32768
+ * events or so. */
 static int
 worker_hwm(void *arg, uint64_t ceiling)
 {

@@ -1,6 +1,7 @@
 /*
  * test_ring: the ring's contract: round trips, eviction by slots and bytes,
- * gaps per topic, reopen and reset, every open rejection, the hooks, a
+ * gaps per topic, reopen and reset, every open rejection, the hooks (the
+ * high-water mark's outside the lock), batches seen whole or not at all, a
  * multi-process stress run that must see no torn frame, and writers killed
  * inside the critical section (a seam: -Wl,--wrap=sse_encode_id).
  */
@@ -29,7 +30,8 @@ struct fixture {
 	char		 err[1024];
 };
 
-/* The seam: a child sets this, and the next append dies writing its id. */
+/* The seam: a child sets this to k, and the append dies writing its k-th
+ * id line from then on (1: the next frame's). */
 static volatile int	 die_in_encode_id;
 
 size_t	__real_sse_encode_id(char *, size_t, uint64_t);
@@ -40,7 +42,7 @@ __wrap_sse_encode_id(char *buf, size_t cap, uint64_t seq)
 {
 	size_t	 n = __real_sse_encode_id(buf, cap, seq);
 
-	if (die_in_encode_id) {
+	if (die_in_encode_id > 0 && --die_in_encode_id == 0) {
 		/* Leave a torn id line behind, then die holding the lock. */
 		memset(buf + n / 2, '?', n - n / 2);
 		raise(SIGKILL);
@@ -471,6 +473,104 @@ test_ring_next_filters_by_topic_set(void **state)
 	assert_int_equal(seen[1], 5);
 }
 
+/* The header's newest-seq block (a cache line after the lock, at 320):
+ * indexed, indexed_since, then 256 buckets; and the slot index, after the
+ * header page and the 4096 entries of the evicted table. */
+#define HDR_INDEXED		384
+#define HDR_NEWEST(topic)	(400 + 8 * ((topic) % 256))
+#define SLOT_SEQ(seq, slots)	(4096 + 4096 * 8 + 24 * ((seq) % (slots)))
+
+/* ring_next for one topic answers status, with frame.seq == seq. */
+static void
+assert_next_quiet(const struct ring *ring, uint64_t after, uint32_t topic,
+    enum ring_status status, uint64_t seq)
+{
+	struct ring_frame	 frame;
+
+	assert_int_equal(ring_next(ring, after, &topic, 1, &frame), status);
+	assert_int_equal(frame.seq, seq);
+}
+
+/* A resume on a quiet topic answers from the newest-seq table without
+ * scanning: a slot broken in the middle of the busy stretch, which any scan
+ * would call evicted, is never looked at. */
+static void
+test_ring_next_skips_the_scan_for_a_quiet_topic(void **state)
+{
+	struct fixture		*f = *state;
+	struct ring_frame	 frame;
+	const uint64_t		 zero = 0;
+	uint32_t		 quiet = 5, busy = 6;
+	uint64_t		 i;
+
+	open_ring(f, 1024 * KB, 8192, 0);
+	append_text(f->ring, quiet, "quiet");
+	for (i = 2; i <= 3000; i++)
+		append_text(f->ring, busy, "busy");
+	patch_file(f->path, SLOT_SEQ(100, 8192), &zero, sizeof(zero));
+	assert_int_equal(ring_next(f->ring, 99, NULL, 0, &frame),
+	    RING_EVICTED);
+	assert_next_quiet(f->ring, 1, quiet, RING_NOT_YET, 3000);
+	assert_next_quiet(f->ring, 0, quiet, RING_OK, 1);
+	assert_int_equal(append_text(f->ring, quiet, "again"), 3001);
+	assert_next_quiet(f->ring, 2999, quiet, RING_OK, 3001);
+}
+
+/* Topics that share a bucket make the table say "maybe": the scan runs
+ * and answers right. */
+static void
+test_ring_next_quiet_topic_sharing_a_bucket_scans(void **state)
+{
+	struct fixture		*f = *state;
+	struct ring_frame	 frame;
+	uint32_t		 quiet = 5, topics[] = { 7, 5 + 256 };
+	uint64_t		 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	append_text(f->ring, quiet, "quiet");
+	for (i = 2; i <= 10; i++)
+		append_text(f->ring, 5 + 256, "busy");
+	assert_next_quiet(f->ring, 1, quiet, RING_NOT_YET, 10);
+	assert_int_equal(ring_next(f->ring, 1, topics, 2, &frame), RING_OK);
+	assert_int_equal(frame.seq, 2);
+	append_text(f->ring, quiet, "again");
+	assert_next_quiet(f->ring, 10, quiet, RING_OK, 11);
+}
+
+/* A file whose newest-seq block an older build left zero, or appends an
+ * older build made: the table is not trusted for what it did not see. */
+static void
+test_ring_next_distrusts_appends_the_table_did_not_see(void **state)
+{
+	struct fixture		*f = *state;
+	static char		 zeros[16 + 256 * 8];
+	uint32_t		 quiet = 5;
+	uint64_t		 i, old;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 3; i++)
+		append_text(f->ring, quiet, "quiet");
+	for (i = 4; i <= 10; i++)
+		append_text(f->ring, 6, "busy");
+	/* As an older build leaves the block: all zero. */
+	patch_file(f->path, HDR_INDEXED, zeros, sizeof(zeros));
+	assert_next_quiet(f->ring, 0, quiet, RING_OK, 1);
+	/* This build appends again: trusted from there on only. */
+	assert_int_equal(append_text(f->ring, 6, "busy"), 11);
+	assert_next_quiet(f->ring, 2, quiet, RING_OK, 3);
+	assert_next_quiet(f->ring, 3, quiet, RING_NOT_YET, 11);
+	/* Seq 12 appended as an older build would: not indexed. */
+	old = 3;
+	assert_int_equal(append_text(f->ring, quiet, "quiet"), 12);
+	i = 11;
+	patch_file(f->path, HDR_INDEXED, &i, sizeof(i));
+	patch_file(f->path, HDR_NEWEST(quiet), &old, sizeof(old));
+	assert_next_quiet(f->ring, 11, quiet, RING_OK, 12);
+	assert_int_equal(append_text(f->ring, 6, "busy"), 13);
+	assert_next_quiet(f->ring, 11, quiet, RING_OK, 12);
+	assert_next_quiet(f->ring, 12, quiet, RING_NOT_YET, 13);
+}
+
 static void
 test_ring_next_reports_evicted_cursor(void **state)
 {
@@ -785,31 +885,37 @@ test_ring_notify_hook_sees_each_seq(void **state)
 		assert_int_equal(hooks.seqs[i], i + 1);
 }
 
+/* Every seq handed out is under a ceiling persisted before it, and the
+ * next ceiling is persisted half a step early, so no append waits at the
+ * mark; a reset starts above the persisted ceiling. */
 static void
-test_ring_hwm_hook_called_when_crossing_the_mark(void **state)
+test_ring_hwm_hook_reserves_ahead_of_the_mark(void **state)
 {
 	struct fixture	*f = *state;
 	struct hook_log	 hooks = { .n = 0 };
 	char		 body[] = "data: x\n";
-	uint64_t	 i, seq;
+	uint64_t	 i, seq, ceiling;
 
 	open_ring(f, 64 * KB, 16, 0);
 	ring_set_hwm(f->ring, record_hwm, &hooks);
 	append_text(f->ring, 1, "x");
 	assert_int_equal(hooks.n, 1);
 	assert_int_equal(hooks.seqs[0], 1 + 65536);
-	for (i = 2; i <= 65537; i++)
+	for (i = 2; i <= 90000; i++) {
 		assert_int_equal(ring_append(f->ring, 1, body, 8, &seq), 0);
-	assert_int_equal(hooks.n, 1);
-	append_text(f->ring, 1, "x");
-	assert_int_equal(hooks.n, 2);
-	assert_int_equal(hooks.seqs[1], 65538 + 65536);
-	/* The persisted mark outlives the file: a reset starts above it. */
+		assert_true(hooks.n >= 1 && hooks.n <= 16);
+		assert_true(seq <= hooks.seqs[hooks.n - 1]);
+	}
+	/* Once per half step: at 32770 (ceiling 98306) and 65539. */
+	assert_int_equal(hooks.n, 3);
+	assert_int_equal(hooks.seqs[1], 32770 + 65536);
+	assert_int_equal(hooks.seqs[2], 65539 + 65536);
+	ceiling = hooks.seqs[2];
 	close_ring(f);
 	assert_int_equal(ring_reset(f->path, 64 * KB, 16, 0, f->err,
 	    sizeof(f->err)), 0);
 	reopen_ring(f, 64 * KB, 16);
-	assert_int_equal(append_text(f->ring, 1, "y"), 65538 + 65536 + 1);
+	assert_int_equal(append_text(f->ring, 1, "y"), ceiling + 1);
 }
 
 static void
@@ -829,6 +935,376 @@ test_ring_hwm_hook_failure_does_not_fail_append(void **state)
 	append_text(f->ring, 1, "x");
 	append_text(f->ring, 1, "x");
 	assert_int_equal(hooks.n, 3);
+}
+
+/* A hook that, the first time it runs, has another process append burst
+ * events to the same ring file through its own mapping, and waits at most a
+ * second for it. */
+struct hwm_race {
+	struct ring	*other;		/* a second ring_open of the file */
+	uint64_t	 burst;
+	double		 timeout;	/* seconds the hook waits for it */
+	int		 calls;
+	int		 other_appended;	/* the child exited 0 in time */
+	uint64_t	 ceiling;	/* the last one persisted */
+};
+
+static int
+hwm_race_child(void *arg, int index)
+{
+	struct hwm_race	*race = arg;
+	uint64_t	 i;
+
+	(void)index;
+	for (i = 0; i < race->burst; i++)
+		if (append_text(race->other, 2, "other") == 0)
+			return 1;
+	return 0;
+}
+
+static int
+hwm_race_hook(void *arg, uint64_t ceiling)
+{
+	struct hwm_race	*race = arg;
+	struct children	 kids = { .n = 0 };
+
+	if (race->calls++ == 0) {
+		children_spawn(&kids, hwm_race_child, race, 0);
+		race->other_appended = children_reap(&kids,
+		    race->timeout) == 0;
+	}
+	race->ceiling = ceiling;
+	return 0;
+}
+
+static uint64_t
+hwm_race_run(struct fixture *f, struct hwm_race *race)
+{
+	uint64_t	 seq;
+
+	open_ring(f, 64 * KB, 256, 0);
+	assert_int_equal(ring_open(&race->other, f->path, 64 * KB, 256, 0, 0,
+	    f->err, sizeof(f->err)), 0);
+	ring_set_hwm(f->ring, hwm_race_hook, race);
+	seq = append_text(f->ring, 1, "mine");
+	ring_close(race->other);
+	/* The other process was not held up by our disk I/O. */
+	assert_true(race->other_appended);
+	assert_int_equal(seq, race->burst + 1);
+	assert_frame(f->ring, seq - 1, 2, "other");
+	assert_frame(f->ring, seq, 1, "mine");
+	assert_true(race->ceiling >= seq);
+	return seq;
+}
+
+static void
+test_ring_hwm_hook_runs_outside_the_lock(void **state)
+{
+	struct hwm_race	 race = { .burst = 1, .timeout = 1.0 };
+
+	hwm_race_run(*state, &race);
+	assert_int_equal(race.calls, 1);
+}
+
+/* Others appended past the ceiling reserved before the lock: the appender
+ * lets go of the lock, persists a new one, and only then appends. */
+static void
+test_ring_hwm_burst_past_the_reservation_persists_again(void **state)
+{
+	struct hwm_race	 race = { .burst = 65536 + 10, .timeout = 10.0 };
+
+	hwm_race_run(*state, &race);
+	assert_int_equal(race.calls, 2);
+}
+
+/* Batches: ev[i] gets body bodies[i], the encoding of texts[i]. */
+#define BATCH_MAX	64
+
+struct batch {
+	struct ring_event	 ev[BATCH_MAX];
+	char			 bodies[BATCH_MAX][FRAME_MAX];
+	size_t			 n;
+};
+
+static void
+batch_add(struct batch *b, uint32_t topic, const char *text)
+{
+	size_t	 len;
+
+	assert_true(b->n < BATCH_MAX);
+	len = sse_encode_body(b->bodies[b->n], FRAME_MAX, NULL, 0, text,
+	    strlen(text));
+	assert_int_not_equal(len, 0);
+	b->ev[b->n] = (struct ring_event){ topic, b->bodies[b->n], len };
+	b->n++;
+}
+
+static uint64_t
+append_batch(struct ring *ring, const struct batch *b)
+{
+	uint64_t	 first = 0;
+
+	if (ring_append_batch(ring, b->ev, b->n, &first) == -1)
+		fail_msg("ring_append_batch: %s", strerror(errno));
+	return first;
+}
+
+static void
+test_ring_batch_gets_consecutive_ids(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	append_text(f->ring, 1, "single");
+	b.n = 0;
+	for (i = 0; i < 5; i++)
+		batch_add(&b, (uint32_t)(10 + i), text_for(i));
+	assert_int_equal(append_batch(f->ring, &b), 2);
+	assert_int_equal(ring_committed(f->ring), 6);
+	for (i = 0; i < 5; i++)
+		assert_frame(f->ring, 2 + i, (uint32_t)(10 + i), text_for(i));
+	assert_int_equal(append_text(f->ring, 1, "next"), 7);
+}
+
+/* One notify per batch, with its last seq; the high-water mark covers
+ * the whole batch before it is appended. */
+static void
+test_ring_batch_notifies_once_and_covers_its_range(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct hook_log	 notified = { .n = 0 }, persisted = { .n = 0 };
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	ring_set_notify(f->ring, record_notify, &notified);
+	ring_set_hwm(f->ring, record_hwm, &persisted);
+	b.n = 0;
+	for (i = 0; i < 40; i++)
+		batch_add(&b, 1, "x");
+	assert_int_equal(append_batch(f->ring, &b), 1);
+	assert_int_equal(notified.n, 1);
+	assert_int_equal(notified.seqs[0], 40);
+	assert_int_equal(persisted.n, 1);
+	assert_int_equal(persisted.seqs[0], 40 + 65536);
+	assert_int_equal(append_batch(f->ring, &b), 41);
+	assert_int_equal(notified.n, 2);
+	assert_int_equal(notified.seqs[1], 80);
+	assert_int_equal(persisted.n, 1);
+}
+
+static void
+assert_batch_refused(struct fixture *f, const struct batch *b, int error)
+{
+	uint64_t	 first = 12345;
+
+	errno = 0;
+	assert_int_equal(ring_append_batch(f->ring, b->ev, b->n, &first), -1);
+	assert_int_equal(errno, error);
+	assert_int_equal(first, 12345);
+}
+
+/* All or none: a batch that cannot fit appends nothing, and calls no hook. */
+static void
+test_ring_batch_too_big_appends_nothing(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static char	 big[16 * KB];
+	struct hook_log	 notified = { .n = 0 }, persisted = { .n = 0 };
+	size_t		 i;
+
+	open_ring(f, 64 * KB, 16, 0);
+	append_text(f->ring, 1, "before");
+	ring_set_notify(f->ring, record_notify, &notified);
+	ring_set_hwm(f->ring, record_hwm, &persisted);
+	memset(big, 'x', sizeof(big));
+	b.n = 0;
+	/* One frame over a quarter (with its id line), the others small. */
+	batch_add(&b, 1, "small");
+	b.ev[b.n++] = (struct ring_event){ 1, big, 16 * KB - 6 };
+	batch_add(&b, 1, "small");
+	assert_batch_refused(f, &b, EMSGSIZE);
+	/* Each under a quarter, together over half. */
+	b.n = 0;
+	for (i = 0; i < 3; i++)
+		b.ev[b.n++] = (struct ring_event){ 1, big, 11 * KB };
+	assert_batch_refused(f, &b, EMSGSIZE);
+	/* More events than slots. */
+	b.n = 0;
+	for (i = 0; i < 17; i++)
+		batch_add(&b, 1, "x");
+	assert_batch_refused(f, &b, EMSGSIZE);
+	b.n = 0;
+	assert_batch_refused(f, &b, EINVAL);
+	assert_int_equal(ring_committed(f->ring), 1);
+	assert_int_equal(read_status(f->ring, 2), RING_NOT_YET);
+	assert_int_equal(notified.n, 0);
+	assert_int_equal(persisted.n, 0);
+	/* Exactly half, each exactly a quarter, and as many as slots: fine. */
+	b.n = 0;
+	for (i = 0; i < 2; i++)
+		b.ev[b.n++] = (struct ring_event){ 3, big, 16 * KB - 7 };
+	assert_int_equal(append_batch(f->ring, &b), 2);
+	b.n = 0;
+	for (i = 0; i < 16; i++)
+		batch_add(&b, 1, "x");
+	assert_int_equal(append_batch(f->ring, &b), 4);
+	assert_int_equal(ring_oldest(f->ring), 4);
+}
+
+/* The size check counts each frame's own id line: seq 10's is a byte
+ * longer than seq 9's. */
+static void
+test_ring_batch_counts_each_id_line(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static char	 big[16 * KB];
+
+	open_ring(f, 64 * KB, 16, 8);
+	memset(big, 'x', sizeof(big));
+	b.n = 0;
+	batch_add(&b, 1, "nine");
+	b.ev[b.n++] = (struct ring_event){ 1, big, 16 * KB - 7 };
+	assert_batch_refused(f, &b, EMSGSIZE);
+	assert_int_equal(ring_committed(f->ring), 8);
+	b.ev[1].len = 16 * KB - 8;
+	assert_int_equal(append_batch(f->ring, &b), 9);
+}
+
+/*
+ * A reader racing the batches never sees part of one: every committed seq
+ * it observes ends a batch, and every frame it reads is whole.
+ */
+#define WHOLE_BATCHES	400
+#define WHOLE_BATCH	25
+
+static int
+whole_batch_reader(void *arg, int index)
+{
+	struct ring		*ring = arg;
+	struct ring_frame	 frame;
+	char			 buf[FRAME_MAX];
+	uint64_t		 committed, cursor = 0;
+	double			 deadline = now() + 10;
+	enum ring_status	 st;
+
+	(void)index;
+	while (cursor < WHOLE_BATCHES * WHOLE_BATCH && now() < deadline) {
+		committed = ring_committed(ring);
+		if (committed % WHOLE_BATCH != 0)
+			return 1;
+		st = ring_next(ring, cursor, NULL, 0, &frame);
+		if (st == RING_NOT_YET) {
+			if (frame.seq % WHOLE_BATCH != 0)
+				return 2;
+			continue;
+		}
+		if (st != RING_OK)
+			return 3;
+		if (ring_read(ring, frame.seq, buf, sizeof(buf), &frame) !=
+		    RING_OK || frame.seq != cursor + 1)
+			return 4;
+		/* Its batch is all there: the batch's last frame too. */
+		if (ring_read(ring, (frame.seq + WHOLE_BATCH - 1) /
+		    WHOLE_BATCH * WHOLE_BATCH, buf, sizeof(buf), &frame) !=
+		    RING_OK)
+			return 5;
+		cursor++;
+	}
+	return cursor == WHOLE_BATCHES * WHOLE_BATCH ? 0 : 6;
+}
+
+static void
+test_ring_batch_is_seen_whole_by_a_concurrent_reader(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct children	 kids = { .n = 0 };
+	uint64_t	 i;
+
+	/* Big enough that nothing is evicted under the reader's feet. */
+	open_ring(f, 4096 * KB, 16384, 0);
+	b.n = 0;
+	for (i = 0; i < WHOLE_BATCH; i++)
+		batch_add(&b, (uint32_t)i, text_for(i));
+	children_spawn(&kids, whole_batch_reader, f->ring, 0);
+	for (i = 0; i < WHOLE_BATCHES; i++) {
+		assert_int_equal(append_batch(f->ring, &b),
+		    i * WHOLE_BATCH + 1);
+		if (i % 8 == 0)
+			sched_yield();
+	}
+	assert_int_equal(children_reap(&kids, 15), 0);
+}
+
+/* A batch that evicts by slots: the old topic's gap is recorded, the
+ * batch is whole, and other topics cry no wolf. */
+static void
+test_ring_batch_evicts_by_slots_and_records_the_gap(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 16, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 7, text_for(i));
+	b.n = 0;
+	for (i = 11; i <= 22; i++)
+		batch_add(&b, 9, text_for(i));
+	assert_int_equal(append_batch(f->ring, &b), 11);
+	/* 22 events, 16 slots: 1..6 are gone. */
+	assert_int_equal(ring_oldest(f->ring), 7);
+	assert_int_equal(read_status(f->ring, 6), RING_EVICTED);
+	assert_int_equal(ring_topic_evicted(f->ring, 7), 6);
+	assert_int_equal(ring_topic_evicted(f->ring, 9), 0);
+	for (i = 7; i <= 10; i++)
+		assert_frame(f->ring, i, 7, text_for(i));
+	for (i = 11; i <= 22; i++)
+		assert_frame(f->ring, i, 9, text_for(i));
+}
+
+/* Batches of up to half the ring, lap after lap (frames skip to the next
+ * lap at the wrap): each lands whole, and every eviction is recorded. */
+static void
+test_ring_batch_evicts_by_bytes_across_laps(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static uint32_t	 topic_of[4096];
+	uint64_t	 gone[5] = { 0 }, seq = 0, evicted = 1, first, i, round;
+	uint32_t	 topic;
+
+	open_ring(f, 8 * KB, 1024, 0);
+	for (round = 0; round < 300; round++) {
+		b.n = 0;
+		topic = (uint32_t)(round % 5);
+		for (i = 0; i < 1 + round % 12; i++)
+			batch_add(&b, topic, text_for(seq + 1 + i));
+		first = append_batch(f->ring, &b);
+		assert_int_equal(first, seq + 1);
+		for (i = 0; i < b.n; i++) {
+			assert_frame(f->ring, first + i, topic,
+			    text_for(first + i));
+			assert_true(first + i < 4096);
+			topic_of[first + i] = topic;
+		}
+		seq += b.n;
+		assert_int_equal(ring_committed(f->ring), seq);
+		assert_true(ring_oldest(f->ring) <= first);
+		/* The gap table names each topic's newest evicted event. */
+		for (; evicted < ring_oldest(f->ring); evicted++)
+			gone[topic_of[evicted]] = evicted;
+		for (topic = 0; topic < 5; topic++)
+			assert_int_equal(ring_topic_evicted(f->ring, topic),
+			    gone[topic]);
+	}
+	/* Many laps went by. */
+	assert_true(seq * 150 > 20 * 8 * KB);
 }
 
 /* Concurrent creators: each child opens with RING_CREATE at once. */
@@ -889,10 +1365,11 @@ test_ring_concurrent_creators_share_one_ring(void **state)
 }
 
 /*
- * Stress: writers append self-checking payloads "W C filler HASH" while
- * readers follow the ring and also read its oldest events, the ones most
- * likely to be overwritten during their copy.  Every frame a reader accepts
- * must be whole.
+ * Stress: writers append self-checking payloads "W C filler HASH", alone or
+ * in batches, while readers follow the ring (odd ones one writer's topic)
+ * and also read its oldest events, the ones most likely to be overwritten
+ * during their copy.  Every frame a reader accepts must be whole, and a
+ * reader may miss a writer's event only after an eviction.
  */
 #define STRESS_WRITERS		4
 #define STRESS_READERS		4
@@ -942,17 +1419,23 @@ stress_payload(char *buf, size_t cap, int writer, uint64_t counter)
 	return sse_encode_body(buf, cap, NULL, 0, text, (size_t)n);
 }
 
+/* Even writers append one event at a time, odd ones in batches of 1-8. */
 static int
 stress_writer(void *arg, int writer)
 {
-	struct stress	*s = arg;
-	char		 body[1024];
-	uint64_t	 counter, seq;
-	size_t		 n;
+	struct stress		*s = arg;
+	char			 body[8][1024];
+	struct ring_event	 ev[8];
+	uint64_t		 counter, seq;
+	size_t			 n, i;
 
-	for (counter = 1; now() < s->deadline; counter++) {
-		n = stress_payload(body, sizeof(body), writer, counter);
-		if (ring_append(s->ring, (uint32_t)writer, body, n, &seq) == -1)
+	for (counter = 1; now() < s->deadline; counter += n) {
+		n = writer % 2 == 0 ? 1 : 1 + counter % 8;
+		for (i = 0; i < n; i++)
+			ev[i] = (struct ring_event){ (uint32_t)writer,
+			    body[i], stress_payload(body[i], sizeof(body[i]),
+			    writer, counter + i) };
+		if (ring_append_batch(s->ring, ev, n, &seq) == -1)
 			return 1;
 	}
 	__atomic_sub_fetch(s->writers_left, 1, __ATOMIC_RELEASE);
@@ -999,19 +1482,24 @@ stress_reader(void *arg, int reader)
 	struct ring_frame	 frame;
 	uint64_t		 last_counter[STRESS_WRITERS] = { 0 };
 	uint64_t		 cursor = 0, seq, counter;
+	uint32_t		 topic = (uint32_t)(reader % STRESS_WRITERS);
 	char			 buf[1024];
 	const char		*why = NULL;
 	enum ring_status	 st;
-	int			 writer, i;
+	int			 writer, i, lost = 0;
+	size_t			 ntopics = reader % 2;	/* odd: one topic */
 
 	while (why == NULL && now() < s->deadline + 5) {
-		st = ring_next(s->ring, cursor, NULL, 0, &frame);
+		st = ring_next(s->ring, cursor, &topic, ntopics, &frame);
 		if (st == RING_EVICTED) {
 			r.evicted++;
+			lost = ~0;
 			cursor = ring_oldest(s->ring) - 1;
 			continue;
 		}
 		if (st == RING_NOT_YET) {
+			/* None for us up to frame.seq. */
+			cursor = frame.seq;
 			if (__atomic_load_n(s->writers_left,
 			    __ATOMIC_ACQUIRE) == 0 &&
 			    cursor == ring_committed(s->ring))
@@ -1022,6 +1510,7 @@ stress_reader(void *arg, int reader)
 		st = ring_read(s->ring, frame.seq, buf, sizeof(buf), &frame);
 		if (st == RING_EVICTED) {
 			r.evicted++;
+			lost = ~0;
 			continue;
 		}
 		if (st != RING_OK) {
@@ -1030,11 +1519,19 @@ stress_reader(void *arg, int reader)
 		}
 		if (frame.seq <= cursor)
 			why = "seq went backwards";
+		else if (ntopics > 0 && frame.topic != topic)
+			why = "another topic's event";
 		else if ((why = stress_check(buf, frame.len, frame.seq,
 		    &writer, &counter)) == NULL) {
 			if (counter <= last_counter[writer])
 				why = "writer counter went backwards";
+			/* Each writer's counters are consecutive: a hole
+			 * with no eviction seen is an event skipped. */
+			else if (counter != last_counter[writer] + 1 &&
+			    !(lost & (1 << writer)))
+				why = "an event skipped";
 			last_counter[writer] = counter;
+			lost &= ~(1 << writer);
 		}
 		cursor = frame.seq;
 		r.followed++;
@@ -1122,6 +1619,8 @@ struct killed {
 	struct ring	*ring;
 	const char	*text;
 	int		 in_hwm;
+	int		 batch;		/* > 0: a batch of this many, dying */
+	int		 die_at;	/* ... writing this frame's id */
 };
 
 static int
@@ -1141,28 +1640,43 @@ killed_child(void *arg, int index)
 	size_t		 n;
 	uint64_t	 seq;
 
+	struct ring_event	 ev[8];
+	int			 i;
+
 	(void)index;
+	n = sse_encode_body(body, sizeof(body), NULL, 0, k->text,
+	    strlen(k->text));
 	if (k->in_hwm)
 		ring_set_hwm(k->ring, die_in_hwm, NULL);
 	else
-		die_in_encode_id = 1;
-	n = sse_encode_body(body, sizeof(body), NULL, 0, k->text,
-	    strlen(k->text));
-	ring_append(k->ring, 5, body, n, &seq);
+		die_in_encode_id = k->batch > 0 ? k->die_at : 1;
+	if (k->batch > 0) {
+		for (i = 0; i < k->batch && i < 8; i++)
+			ev[i] = (struct ring_event){ 5, body, n };
+		ring_append_batch(k->ring, ev, (size_t)i, &seq);
+	} else
+		ring_append(k->ring, 5, body, n, &seq);
 	return 0;	/* not reached: the append dies */
 }
 
-/* Run an append that dies; it must die by SIGKILL. */
+/* Run the append k describes, which dies; it must die by SIGKILL. */
 static void
-kill_an_append(struct ring *ring, const char *text, int in_hwm)
+kill_appender(struct killed *k)
 {
-	struct killed	 k = { ring, text, in_hwm };
 	struct children	 kids = { .n = 0 };
 
-	children_spawn(&kids, killed_child, &k, 0);
+	children_spawn(&kids, killed_child, k, 0);
 	assert_int_equal(children_reap(&kids, 10), 1);
 	assert_true(WIFSIGNALED(kids.status[0]));
 	assert_int_equal(WTERMSIG(kids.status[0]), SIGKILL);
+}
+
+static void
+kill_an_append(struct ring *ring, const char *text, int in_hwm)
+{
+	struct killed	 k = { ring, text, in_hwm, 0, 0 };
+
+	kill_appender(&k);
 }
 
 /* After a writer died: earlier events intact, the dead one invisible, and
@@ -1233,6 +1747,23 @@ test_ring_recovers_writer_killed_holding_the_lock(void **state)
 	assert_recovered(f->ring, 1, 3);
 }
 
+static void
+test_ring_recovers_writer_killed_inside_a_batch(void **state)
+{
+	struct fixture	*f = *state;
+	struct killed	 k = { NULL, "batched", 0, 6, 4 };
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 1, text_for(i));
+	/* Frames 11, 12, 13 are written, 14 is torn: none may show. */
+	k.ring = f->ring;
+	kill_appender(&k);
+	assert_recovered(f->ring, 1, 10);
+	assert_int_equal(read_status(f->ring, 13), RING_NOT_YET);
+}
+
 int
 main(void)
 {
@@ -1249,6 +1780,9 @@ main(void)
 		T(test_ring_next_filters_by_topic),
 		T(test_ring_next_filters_by_topic_set),
 		T(test_ring_next_reports_evicted_cursor),
+		T(test_ring_next_skips_the_scan_for_a_quiet_topic),
+		T(test_ring_next_quiet_topic_sharing_a_bucket_scans),
+		T(test_ring_next_distrusts_appends_the_table_did_not_see),
 		T(test_ring_topic_evicted_reports_per_topic),
 		T(test_ring_reopen_keeps_events_and_next_seq),
 		T(test_ring_reopen_ignores_seq_floor),
@@ -1267,14 +1801,24 @@ main(void)
 		T(test_ring_open_survives_garbage_files),
 		T(test_ring_append_rejects_oversized_frame),
 		T(test_ring_notify_hook_sees_each_seq),
-		T(test_ring_hwm_hook_called_when_crossing_the_mark),
+		T(test_ring_hwm_hook_reserves_ahead_of_the_mark),
 		T(test_ring_hwm_hook_failure_does_not_fail_append),
+		T(test_ring_hwm_hook_runs_outside_the_lock),
+		T(test_ring_hwm_burst_past_the_reservation_persists_again),
+		T(test_ring_batch_gets_consecutive_ids),
+		T(test_ring_batch_notifies_once_and_covers_its_range),
+		T(test_ring_batch_too_big_appends_nothing),
+		T(test_ring_batch_counts_each_id_line),
+		T(test_ring_batch_is_seen_whole_by_a_concurrent_reader),
+		T(test_ring_batch_evicts_by_slots_and_records_the_gap),
+		T(test_ring_batch_evicts_by_bytes_across_laps),
 		T(test_ring_concurrent_creators_share_one_ring),
 		T(test_ring_stress_evicting_by_slots_sees_no_torn_frame),
 		T(test_ring_stress_evicting_by_bytes_sees_no_torn_frame),
 		T(test_ring_recovers_writer_killed_before_commit),
 		T(test_ring_recovers_writer_killed_after_evicting),
 		T(test_ring_recovers_writer_killed_holding_the_lock),
+		T(test_ring_recovers_writer_killed_inside_a_batch),
 #undef T
 	};
 

@@ -1,7 +1,8 @@
 /*
- * ring-bench: nanoseconds per append and per validated read of 128-byte
- * events, in one process and with a second process reading while the first
- * appends.  A measurement, not a test: nothing here fails on a slow machine.
+ * ring-bench: nanoseconds per append (alone and in batches) and per
+ * validated read of 128-byte events, in one process and with a second
+ * process reading while the first appends.  A measurement, not a test:
+ * nothing here fails on a slow machine.
  */
 #include <sys/wait.h>
 
@@ -19,6 +20,7 @@
 #define BENCH_SIZE	(64ULL << 20)
 #define BENCH_SLOTS	262144
 #define BENCH_TOPIC	1
+#define BENCH_BATCH	100
 
 struct bench_read {
 	uint64_t	 frames;
@@ -43,6 +45,25 @@ bench_body(char *buf, size_t cap)
 
 	memset(data, 'x', len);
 	return sse_encode_body(buf, cap, NULL, 0, data, len);
+}
+
+/* Append count events in batches of BENCH_BATCH; ns per event. */
+static double
+bench_append_batch(struct ring *ring, uint64_t count)
+{
+	struct ring_event	 ev[BENCH_BATCH];
+	char			 body[256];
+	size_t			 len = bench_body(body, sizeof(body)), i;
+	uint64_t		 done, seq;
+	double			 start = bench_now();
+
+	for (i = 0; i < BENCH_BATCH; i++)
+		ev[i] = (struct ring_event){ BENCH_TOPIC, body, len };
+	for (done = 0; done + BENCH_BATCH <= count; done += BENCH_BATCH) {
+		if (ring_append_batch(ring, ev, BENCH_BATCH, &seq) == -1)
+			err(1, "ring_append_batch");
+	}
+	return (bench_now() - start) * 1e9 / (double)done;
 }
 
 static double
@@ -135,6 +156,9 @@ main(int argc, char *argv[])
 	bench_append(ring, BENCH_SLOTS);	/* fault the pages in */
 	ns = bench_append(ring, count);
 	printf("1 process   append   %7.1f ns/event\n", ns);
+	ns = bench_append_batch(ring, count);
+	printf("1 process   append   %7.1f ns/event (batches of %d)\n", ns,
+	    BENCH_BATCH);
 	start = ring_oldest(ring) - 1;
 	r = bench_follow(ring, start, ring_committed(ring));
 	printf("1 process   read     %7.1f ns/event (next + read, %llu "

@@ -45,10 +45,32 @@ struct ring_info {
 	uint64_t	 created;	/* unix time */
 };
 
-/* Called in the appending process after each commit, outside the lock. */
+/* An event to append: topic, and its body as sse_encode_body made it. */
+struct ring_event {
+	uint32_t	 topic;
+	const void	*body;
+	size_t		 len;
+};
+
+/* Called in the appending process after each commit (once per batch, with
+ * its last seq), outside the lock. */
 typedef void	 (*ring_notify_fn)(void *arg, uint64_t seq);
-/* Called under the lock when appending would pass the persisted high-water
- * mark: persist ceiling (>= every seq this ring may hand out); 0 or -1. */
+/*
+ * Persist ceiling (>= every seq this ring may hand out until the next
+ * call) and return 0, or log and return -1.  Called by an appender before
+ * it takes the writer lock, never under it, so it may do disk I/O: when the
+ * seqs to hand out come within half a step (32768) of the persisted mark,
+ * or pass it.  Appenders in several processes may call it at once with
+ * different ceilings, so it must only ever raise the stored mark.
+ *
+ * Guarantee: while the hook succeeds, every seq is covered by a persisted
+ * ceiling before it becomes visible.  An append does not wait for a
+ * failing hook: it calls it once and appends anyway (as it does after a
+ * few retries when bursts keep racing past fresh ceilings), so its seqs
+ * may pass the persisted mark; they stay unique as long as the ring file
+ * survives (ring_reset starts above its committed seq), but a ring file
+ * lost with them may have them handed out again.
+ */
 typedef int	 (*ring_hwm_fn)(void *arg, uint64_t ceiling);
 
 /* Open (or with RING_CREATE create) the ring file at path.  size is the data
@@ -75,9 +97,17 @@ void	ring_set_hwm(struct ring *ring, ring_hwm_fn fn, void *arg);
 /* Append the encoded body (sse_encode_body) of an event of topic; the ring
  * adds "id: N\n\n".  Evicts the oldest events to make room.  Returns 0 and
  * the new seq, or -1 with errno EMSGSIZE (frame over a quarter of the ring)
- * or another errno from the lock.  May block briefly on the writer lock. */
+ * or another errno from the lock.  May block briefly on the writer lock,
+ * and now and then (see ring_hwm_fn) on the high-water mark hook. */
 int	ring_append(struct ring *ring, uint32_t topic, const void *body,
 	    size_t len, uint64_t *seq);
+/* Append n events in one hold of the lock, all or none, with consecutive
+ * seqs; *first_seq is the first.  Readers see all of them or none.  -1 with
+ * errno EMSGSIZE when one frame is over a quarter of the ring, all of them
+ * together over half of it, or n over the slot count (nothing appended);
+ * EINVAL when n is 0.  Blocks on the lock as ring_append does. */
+int	ring_append_batch(struct ring *ring, const struct ring_event *ev,
+	    size_t n, uint64_t *first_seq);
 
 /* Newest committed seq (acquire); 0 if nothing was ever appended. */
 uint64_t ring_committed(const struct ring *ring);
@@ -93,7 +123,10 @@ enum ring_status ring_read(const struct ring *ring, uint64_t seq, void *buf,
  * RING_NOT_YET when there is none yet, RING_EVICTED when after + 1 is
  * already evicted (the caller decides whether that is a gap).  On
  * RING_NOT_YET frame->seq is the newest seq examined (>= after): none up to it
- * matched, so the caller may resume from there instead of rescanning. */
+ * matched, so the caller may resume from there instead of rescanning.
+ * Cost: O(n) when none of the topics had an event after `after` (a
+ * per-bucket newest seq says so; a bucket shared with a busier topic only
+ * makes it scan), else O(seqs scanned). */
 enum ring_status ring_next(const struct ring *ring, uint64_t after,
 	    const uint32_t *topics, size_t n, struct ring_frame *frame);
 /* The newest evicted seq of topic, or 0.  Conservative: it may be higher
