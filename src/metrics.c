@@ -160,6 +160,7 @@ static const struct {
 	{ "ringcast_responses_5xx_total", "Requests answered with a 5xx status." },
 	{ "ringcast_heartbeats_total", "Heartbeat comments sent." },
 	{ "ringcast_streams_drained_total", "Streams ended at a frame boundary by a drain." },
+	{ "ringcast_wakeups_total", "Times a publisher woke a worker that follows the topic." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {

@@ -1088,3 +1088,23 @@ ring_path(const struct ring *ring)
 {
 	return ring->path;
 }
+
+void
+ring_topic_stats(const struct ring *ring, uint32_t topic, uint64_t *newest,
+    uint64_t *retained)
+{
+	struct ring_frame	 f;
+	uint64_t		 seq, committed, offset;
+
+	*newest = 0;
+	*retained = 0;
+	committed = LOAD_ACQUIRE(&ring->hdr->committed);
+	for (seq = LOAD_ACQUIRE(&ring->hdr->oldest); seq <= committed; seq++) {
+		/* A slot reused meanwhile was evicted: not retained. */
+		if (ring_slot_load(ring, seq, &f, &offset) == -1 ||
+		    f.topic != topic)
+			continue;
+		*newest = seq;
+		(*retained)++;
+	}
+}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringcast/admin.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
@@ -227,7 +228,6 @@ void
 route_request(struct serve *s, struct conn *c)
 {
 	struct http_request	*req = &c->io->reader.req;
-	struct buf		 body = { 0 };
 	char			*path = NULL;
 	const char		*query = NULL;
 	int			 admin = (c->flags & CONN_ADMIN) != 0;
@@ -257,17 +257,16 @@ route_request(struct serve *s, struct conn *c)
 	} else if (strcmp(path, "/metrics") == 0 && admin) {
 		if (!get)
 			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else if (metrics_render(s->shm, s->ring, &body) == -1)
-			conn_error(s, c, 503, "Retry-After: 1\r\n",
-			    "out of memory");
 		else
-			conn_respond(s, c, 200, NULL, "text/plain; "
-			    "version=0.0.4; charset=utf-8", body.data,
-			    body.len);
-		buf_free(&body);
+			admin_metrics(s, c);
+	} else if (strncmp(path, "/topics/", 8) == 0 && admin) {
+		if (!get)
+			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
+		else
+			admin_topic(s, c, path + 8);
 	} else if (admin)
 		conn_error(s, c, 404, NULL, "the admin listener serves "
-		    "/metrics and /healthz only");
+		    "/metrics, /topics/{topic} and /healthz only");
 	else if (strcmp(path, "/") == 0 && s->conf->demo) {
 		if (!get)
 			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");

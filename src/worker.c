@@ -481,6 +481,7 @@ worker_main(const struct worker_params *params)
 			case WORKER_KIND_WAKE:
 				/* The loop reads the ring after the batch. */
 				wake_ack(w->serve.wake, w->serve.wake_slot);
+				metrics_add(w->serve.slot, METRICS_WAKEUPS, 1);
 				break;
 			case WORKER_KIND_SIGNAL:
 				worker_on_signal(w);

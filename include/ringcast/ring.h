@@ -134,6 +134,11 @@ enum ring_status ring_next(const struct ring *ring, uint64_t after,
  * hidden.  A ring whose first seq is F > 1 (made with a seq_floor, e.g. by
  * ring_reset) reports at least F - 1 for every topic: those events are gone. */
 uint64_t ring_topic_evicted(const struct ring *ring, uint32_t topic);
+/* The newest retained seq of topic (0: none) and how many of its events
+ * the ring retains.  O(retained events): for the admin listener, never the
+ * serving path. */
+void	ring_topic_stats(const struct ring *ring, uint32_t topic,
+	    uint64_t *newest, uint64_t *retained);
 /* Fill *info; lock-free, values may be a moment old. */
 void	ring_get_info(const struct ring *ring, struct ring_info *info);
 /* msync(MS_SYNC) the whole map ([ring] sync = interval); blocks until the
