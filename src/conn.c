@@ -42,9 +42,12 @@ conn_io_new(const struct config *conf)
 {
 	struct conn_io	*io = calloc(1, sizeof(*io));
 
-	if (io != NULL)
+	if (io != NULL) {
 		http_reader_init(&io->reader, conf->max_header_bytes,
 		    conf->max_event_bytes);
+		http_reader_set_batch_limit(&io->reader,
+		    conf->max_batch_bytes);
+	}
 	return io;
 }
 

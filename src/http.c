@@ -84,6 +84,7 @@ header_classify(struct http_reader *r)
 		{ "origin", HTTP_SEEN_ORIGIN },
 		{ "access-control-request-method", HTTP_SEEN_ACR_METHOD },
 		{ "host", HTTP_SEEN_HOST },
+		{ "content-type", HTTP_SEEN_CONTENT_TYPE },
 	};
 	size_t	 i;
 
@@ -142,6 +143,9 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 	case HTTP_SEEN_ORIGIN:
 		*cap = sizeof(req->origin);
 		return req->origin;
+	case HTTP_SEEN_CONTENT_TYPE:
+		*cap = sizeof(req->content_type);
+		return req->content_type;
 	default:
 		*cap = 0;
 		return NULL;
@@ -205,9 +209,14 @@ on_headers_complete(http_parser *p)
 		return reader_fail(r, 400, "unsupported HTTP version");
 	if (p->http_minor >= 1 && !(r->req.seen & HTTP_SEEN_HOST))
 		return reader_fail(r, 400, "HTTP/1.1 request without Host");
+	r->body_limit = r->max_body_bytes;
+	if (http_is_ndjson(&r->req))
+		r->body_limit = r->max_batch_bytes;
 	if ((p->flags & F_CONTENTLENGTH) &&
-	    p->content_length > r->max_body_bytes)
-		return reader_fail(r, 413, "body larger than max_event_bytes");
+	    p->content_length > r->body_limit)
+		return reader_fail(r, 413, http_is_ndjson(&r->req) ?
+		    "body larger than max_batch_bytes" :
+		    "body larger than max_event_bytes");
 	r->chunked = (p->flags & F_CHUNKED) != 0;
 	return 0;
 }
@@ -250,16 +259,18 @@ on_body(http_parser *p, const char *at, size_t len)
 	char			*body;
 	size_t			 want;
 
-	if (r->req.bodylen + len > r->max_body_bytes)
-		return reader_fail(r, 413, "body larger than max_event_bytes");
+	if (r->req.bodylen + len > r->body_limit)
+		return reader_fail(r, 413, http_is_ndjson(&r->req) ?
+		    "body larger than max_batch_bytes" :
+		    "body larger than max_event_bytes");
 	if (r->req.bodylen + len > r->bodycap) {
 		want = r->bodycap ? r->bodycap * 2 : 1024;
 		if ((p->flags & F_CONTENTLENGTH) && r->bodycap == 0)
 			want = r->req.bodylen + len + p->content_length;
 		while (want < r->req.bodylen + len)
 			want *= 2;
-		if (want > r->max_body_bytes)
-			want = r->max_body_bytes;
+		if (want > r->body_limit)
+			want = r->body_limit;
 		if ((body = realloc(r->req.body, want)) == NULL)
 			return reader_fail(r, 503, "out of memory");
 		r->req.body = body;
@@ -303,6 +314,28 @@ http_reader_init(struct http_reader *r, uint32_t max_header_bytes,
 	r->parser.data = r;
 	r->max_header_bytes = max_header_bytes;
 	r->max_body_bytes = max_body_bytes;
+	r->max_batch_bytes = max_body_bytes;
+	r->body_limit = max_body_bytes;
+}
+
+void
+http_reader_set_batch_limit(struct http_reader *r, uint32_t max_batch_bytes)
+{
+	r->max_batch_bytes = max_batch_bytes;
+}
+
+int
+http_is_ndjson(const struct http_request *req)
+{
+	static const char	 type[] = "application/x-ndjson";
+	const char		*rest;
+
+	if (!(req->seen & HTTP_SEEN_CONTENT_TYPE) ||
+	    (req->overlong & HTTP_SEEN_CONTENT_TYPE) ||
+	    strncasecmp(req->content_type, type, sizeof(type) - 1) != 0)
+		return 0;
+	rest = req->content_type + sizeof(type) - 1;
+	return *rest == '\0' || *rest == ';' || *rest == ' ' || *rest == '\t';
 }
 
 void
@@ -411,12 +444,15 @@ http_reader_next(struct http_reader *r)
 {
 	uint32_t	 max_header = r->max_header_bytes;
 	uint32_t	 max_body = r->max_body_bytes;
+	uint32_t	 max_batch = r->max_batch_bytes;
 	http_parser	 parser = r->parser;
 
 	http_reader_free(r);
 	memset(r, 0, sizeof(*r));
 	r->max_header_bytes = max_header;
 	r->max_body_bytes = max_body;
+	r->max_batch_bytes = max_batch;
+	r->body_limit = max_body;
 	/* Keep the parser (it knows about keep-alive), just unpause it. */
 	r->parser = parser;
 	r->parser.data = r;
@@ -535,6 +571,7 @@ http_status_text(int status)
 	case 405: return "Method Not Allowed";
 	case 408: return "Request Timeout";
 	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
 	case 431: return "Request Header Fields Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ringcast/batch.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
@@ -74,19 +75,83 @@ publish_topic(struct serve *s, const char *name,
 	return res;
 }
 
+/*
+ * Find topic name and check that the request may publish to it.  where is
+ * "" or "line N: " (a batch), put before each error.  0, or -1 when the
+ * request was answered with the error.
+ */
+static int
+publish_authorize(struct serve *s, struct conn *c, const char *name,
+    const char *where, struct catalog_topic *topic)
+{
+	struct http_request	*req = &c->io->reader.req;
+	enum catalog_result	 res;
+	const char		*bearer;
+
+	res = publish_topic(s, name, topic);
+	if (res == CATALOG_NOT_FOUND) {
+		conn_error(s, c, 404, NULL, "%sunknown topic '%s'", where, name);
+		return -1;
+	}
+	if (res != CATALOG_FOUND) {
+		log_warnx("topic %s: %s", name, catalog_error(s->cat));
+		conn_error(s, c, 503, "Retry-After: 1\r\n",
+		    "catalog unavailable");
+		return -1;
+	}
+	if (!s->conf->require_token)
+		return 0;
+	if ((bearer = http_bearer(req)) == NULL) {
+		conn_error(s, c, 401, "WWW-Authenticate: Bearer "
+		    "realm=\"ringcast\"\r\n", "publishing needs a token: "
+		    "Authorization: Bearer ...");
+		return -1;
+	}
+	res = catalog_token_check(s->cat, bearer, strlen(bearer), topic->id,
+	    CATALOG_RIGHT_PUBLISH);
+	if (res == CATALOG_NOT_FOUND) {
+		conn_error(s, c, 403, NULL, "%sthe token may not publish to "
+		    "'%s'", where, name);
+		return -1;
+	}
+	if (res != CATALOG_FOUND) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n",
+		    "catalog unavailable");
+		return -1;
+	}
+	return 0;
+}
+
+/* The answer to an append that failed. */
+static void
+publish_append_failed(struct serve *s, struct conn *c)
+{
+	if (errno == EMSGSIZE) {
+		conn_error(s, c, 413, NULL, "too large for the ring once "
+		    "encoded");
+		return;
+	}
+	log_warn("ring %s: append", ring_path(s->ring));
+	conn_error(s, c, 503, "Retry-After: 1\r\n", "ring unavailable");
+}
+
 void
 publish_one(struct serve *s, struct conn *c, const char *name)
 {
 	struct http_request	*req = &c->io->reader.req;
 	struct catalog_topic	 topic;
-	enum catalog_result	 res;
-	const char		*type = NULL, *bearer;
+	const char		*type = NULL;
 	size_t			 typelen = 0, size;
 	uint64_t		 seq;
 	char			 body[64], hdr[64];
 
 	if (!catalog_topic_name_valid(name, strlen(name))) {
 		conn_error(s, c, 400, NULL, "bad topic name");
+		return;
+	}
+	/* An ndjson body may be read up to max_batch_bytes. */
+	if (req->bodylen > s->conf->max_event_bytes) {
+		conn_error(s, c, 413, NULL, "body larger than max_event_bytes");
 		return;
 	}
 	if (req->seen & HTTP_SEEN_EVENT_TYPE) {
@@ -99,7 +164,8 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 			return;
 		}
 	}
-	if (!publish_utf8_valid((const unsigned char *)req->body, req->bodylen)) {
+	if (!publish_utf8_valid((const unsigned char *)req->body,
+	    req->bodylen)) {
 		conn_error(s, c, 400, NULL, "the body is not UTF-8 text");
 		return;
 	}
@@ -108,37 +174,8 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 		    "catalog unavailable");
 		return;
 	}
-	res = publish_topic(s, name, &topic);
-	if (res == CATALOG_NOT_FOUND) {
-		conn_error(s, c, 404, NULL, "unknown topic '%s'", name);
+	if (publish_authorize(s, c, name, "", &topic) == -1)
 		return;
-	}
-	if (res != CATALOG_FOUND) {
-		log_warnx("topic %s: %s", name, catalog_error(s->cat));
-		conn_error(s, c, 503, "Retry-After: 1\r\n",
-		    "catalog unavailable");
-		return;
-	}
-	if (s->conf->require_token) {
-		if ((bearer = http_bearer(req)) == NULL) {
-			conn_error(s, c, 401, "WWW-Authenticate: Bearer "
-			    "realm=\"ringcast\"\r\n", "publishing needs a "
-			    "token: Authorization: Bearer ...");
-			return;
-		}
-		res = catalog_token_check(s->cat, bearer, strlen(bearer),
-		    topic.id, CATALOG_RIGHT_PUBLISH);
-		if (res == CATALOG_NOT_FOUND) {
-			conn_error(s, c, 403, NULL, "the token may not publish "
-			    "to '%s'", name);
-			return;
-		}
-		if (res != CATALOG_FOUND) {
-			conn_error(s, c, 503, "Retry-After: 1\r\n",
-			    "catalog unavailable");
-			return;
-		}
-	}
 	size = sse_body_size(typelen, req->body, req->bodylen);
 	if (size > s->scratchsize) {
 		conn_error(s, c, 413, NULL, "event too large for the ring "
@@ -148,13 +185,7 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 	sse_encode_body(s->scratch, s->scratchsize, type, typelen, req->body,
 	    req->bodylen);
 	if (ring_append(s->ring, topic.id, s->scratch, size, &seq) == -1) {
-		if (errno == EMSGSIZE) {
-			conn_error(s, c, 413, NULL, "event too large for the "
-			    "ring once encoded");
-			return;
-		}
-		log_warn("ring %s: append", ring_path(s->ring));
-		conn_error(s, c, 503, "Retry-After: 1\r\n", "ring unavailable");
+		publish_append_failed(s, c);
 		return;
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, 1);
@@ -167,3 +198,94 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 	conn_respond(s, c, 201, hdr, "application/json", body, strlen(body));
 }
 
+/*
+ * Resolve and authorise every event's topic, then encode them all into the
+ * scratch buffer; ev[] points into it.  Consecutive events of one topic
+ * share a lookup.  0, or -1 when the request was answered.
+ */
+static int
+publish_batch_prepare(struct serve *s, struct conn *c, const struct batch *b,
+    struct ring_event *ev, uint32_t *topics)
+{
+	const struct batch_event	*e;
+	struct catalog_topic		 topic;
+	char				 where[32];
+	size_t				 i, pos = 0, size;
+
+	for (i = 0; i < b->n; i++) {
+		e = &b->events[i];
+		if (i == 0 || strcmp(e->topic, b->events[i - 1].topic) != 0) {
+			snprintf(where, sizeof(where), "line %zu: ", e->line);
+			if (publish_authorize(s, c, e->topic, where,
+			    &topic) == -1)
+				return -1;
+		}
+		size = sse_body_size(e->typelen, e->data, e->datalen);
+		if (size > s->scratchsize - pos) {
+			conn_error(s, c, 413, NULL, "line %zu: the batch is too "
+			    "large for the ring once encoded", e->line);
+			return -1;
+		}
+		sse_encode_body(s->scratch + pos, s->scratchsize - pos,
+		    e->type, e->typelen, e->data, e->datalen);
+		ev[i].topic = topic.id;
+		ev[i].body = s->scratch + pos;
+		ev[i].len = size;
+		topics[i] = topic.id;
+		pos += size;
+	}
+	return 0;
+}
+
+void
+publish_batch(struct serve *s, struct conn *c)
+{
+	struct http_request	*req = &c->io->reader.req;
+	struct batch		 b = { 0 };
+	struct ring_event	*ev = NULL;
+	uint32_t		*topics = NULL;
+	struct buf		 body = { 0 };
+	uint64_t		 first;
+	char			 err[256], hdr[64];
+
+	if (batch_parse(&b, req->body, req->bodylen,
+	    s->conf->max_batch_events, s->conf->max_event_bytes, err,
+	    sizeof(err)) == -1) {
+		conn_error(s, c, 400, NULL, "%s", err);
+		return;
+	}
+	if ((ev = calloc(b.n, sizeof(*ev))) == NULL ||
+	    (topics = calloc(b.n, sizeof(*topics))) == NULL) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n", "out of memory");
+		goto done;
+	}
+	if (serve_catalog(s) == -1) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n",
+		    "catalog unavailable");
+		goto done;
+	}
+	if (publish_batch_prepare(s, c, &b, ev, topics) == -1)
+		goto done;
+	if (ring_append_batch(s->ring, ev, b.n, &first) == -1) {
+		publish_append_failed(s, c);
+		goto done;
+	}
+	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, b.n);
+	if (s->wake != NULL)
+		wake_notify_topics(s->wake, topics, b.n);
+	if (batch_ids_json(&body, first, b.n) == -1) {
+		/* Appended: the client must not retry, so no 5xx here. */
+		buf_free(&body);
+		snprintf(err, sizeof(err), "{\"first_id\":\"%llu\","
+		    "\"count\":%zu}\n", (unsigned long long)first, b.n);
+		buf_append(&body, err, strlen(err));
+	}
+	snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: %llu-%llu\r\n",
+	    (unsigned long long)first, (unsigned long long)(first + b.n - 1));
+	conn_respond(s, c, 201, hdr, "application/json", body.data, body.len);
+done:
+	buf_free(&body);
+	free(topics);
+	free(ev);
+	batch_free(&b);
+}

@@ -280,6 +280,16 @@ route_request(struct serve *s, struct conn *c)
 			    "subscribe with GET");
 		else
 			route_events(s, c, path, query);
+	} else if (strcmp(path, "/publish") == 0) {
+		if (req->method != HTTP_POST)
+			conn_error(s, c, 405, "Allow: POST, OPTIONS\r\n",
+			    "publish with POST");
+		else if (!http_is_ndjson(req))
+			conn_error(s, c, 415, NULL, "a batch publish is "
+			    "Content-Type: application/x-ndjson, one event "
+			    "per line");
+		else
+			publish_batch(s, c);
 	} else if (strncmp(path, "/publish/", 9) == 0) {
 		if (req->method != HTTP_POST)
 			conn_error(s, c, 405, "Allow: POST, OPTIONS\r\n",

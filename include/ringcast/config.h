@@ -56,6 +56,8 @@ struct config {
 
 	/* [publish] */
 	int			 require_token;
+	uint32_t		 max_batch_bytes;
+	uint32_t		 max_batch_events;
 
 	/* [stream] */
 	uint64_t		 heartbeat_ms;	/* 0: no heartbeat */

@@ -17,6 +17,7 @@
 #define HTTP_ORIGIN_MAX		256
 #define HTTP_EVENT_ID_MAX	64
 #define HTTP_EVENT_TYPE_MAX	64
+#define HTTP_CONTENT_TYPE_MAX	64
 
 /* A growable output buffer with a write offset; owned by whoever holds it. */
 struct buf {
@@ -33,6 +34,7 @@ enum http_header_seen {
 	HTTP_SEEN_ORIGIN = 0x08,
 	HTTP_SEEN_ACR_METHOD = 0x10,
 	HTTP_SEEN_HOST = 0x20,
+	HTTP_SEEN_CONTENT_TYPE = 0x40,
 };
 
 struct http_request {
@@ -47,6 +49,7 @@ struct http_request {
 	char		 auth[HTTP_AUTH_MAX + 1];
 	char		 event_type[HTTP_EVENT_TYPE_MAX + 1];
 	char		 origin[HTTP_ORIGIN_MAX + 1];
+	char		 content_type[HTTP_CONTENT_TYPE_MAX + 1];
 	char		*body;		/* owned; bodylen bytes */
 	size_t		 bodylen;
 };
@@ -65,6 +68,8 @@ struct http_reader {
 	const char		*error_reason;
 	uint32_t		 max_header_bytes;
 	uint32_t		 max_body_bytes;
+	uint32_t		 max_batch_bytes;	/* an ndjson body's cap */
+	uint32_t		 body_limit;	/* this request's: one of the two */
 	size_t			 header_bytes;
 	int			 headers_done;
 	int			 started;	/* a byte of this request seen */
@@ -84,9 +89,16 @@ struct http_reader {
 	char			 tail[2];	/* the last two bytes fed */
 };
 
-/* Prepare a reader for a new connection with the configured limits. */
+/* Prepare a reader for a new connection with the configured limits; an
+ * application/x-ndjson body (a batch publish) may be as large as
+ * max_batch_bytes instead (http_reader_set_batch_limit; default: the
+ * same as max_body_bytes). */
 void	http_reader_init(struct http_reader *r, uint32_t max_header_bytes,
 	    uint32_t max_body_bytes);
+void	http_reader_set_batch_limit(struct http_reader *r,
+	    uint32_t max_batch_bytes);
+/* Is the request's Content-Type application/x-ndjson (parameters aside)? */
+int	http_is_ndjson(const struct http_request *req);
 /* Free what the reader owns (URL, body). */
 void	http_reader_free(struct http_reader *r);
 /* Feed len bytes; returns how many were consumed.  Stops after a complete

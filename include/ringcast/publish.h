@@ -13,5 +13,9 @@ struct serve;
 
 /* POST /publish/{name}: answer 201 with the id, or the error. */
 void	publish_one(struct serve *s, struct conn *c, const char *name);
+/* POST /publish, application/x-ndjson: every line checked (a bad one is a
+ * 400, 403 or 404 naming its line), then all appended in one hold of the
+ * ring's lock or none; 201 with {"ids":[...]} in line order. */
+void	publish_batch(struct serve *s, struct conn *c);
 
 #endif
