@@ -414,12 +414,6 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	log_procname(title);
 	setproctitle("%s", title);
 
-	/* Drain when the master dies; it may have died already. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		fatal("prctl");
-	if (getppid() != p->master_pid)
-		exit(0);
-
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -435,6 +429,13 @@ worker_setup(struct worker *w, const struct worker_params *p)
 		fatal("signalfd");
 
 	worker_drop_privileges(w->conf);
+
+	/* Drain when the master dies; it may have died already.  After the
+	 * privilege drop: changing the uid clears the death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl");
+	if (getppid() != p->master_pid)
+		exit(0);
 
 	/* The listeners the master opened, admin ones marked. */
 	w->nlisteners = p->nlisten + p->nadmin;

@@ -54,6 +54,60 @@ def news_server(make_server):
     return make
 
 
+@pytest.fixture(params=["", "nobody"], ids=["no-user", "user-nobody"])
+def run_as(request):
+    """The user = setting of a fault test, and a directory its server can
+    live in: the Debian package sets user =, so the fault tests run with
+    workers as 'nobody' too (as root only; pytest's own tmp_path is not
+    open to nobody).  Requested before make_server, so it is cleaned up
+    after the servers are stopped."""
+    user = request.param
+    if not user:
+        yield user, None
+        return
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot run workers as 'nobody'")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="ringcast-user-"))
+    os.chmod(base, 0o755)
+    try:
+        yield user, base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_server(run_as, make_server):
+    """news_server, once without user = and once with user = nobody."""
+    user, base = run_as
+
+    def make(**sections):
+        if user:
+            sections["server"] = dict(sections.get("server", {}),
+                                      user=user)
+        srv = make_server(start=False, base=base, **sections)
+        srv.ctl("topic", "add", TOPIC)
+        srv.start()
+        if user:
+            uid = pwd.getpwnam(user).pw_uid
+            assert wait_until(lambda: all(proc_uid(p) == uid for p in
+                                          srv.worker_pids()), 5), \
+                "workers did not drop privileges"
+        return srv
+    return make
+
+
+def port_is_free(port):
+    """Can a new master bind 127.0.0.1:port (as it does, SO_REUSEADDR)?"""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+        except OSError:
+            return False
+    return True
+
+
 class Traffic:
     """Three reconnecting subscribers and a steady publisher on one port."""
 
@@ -90,8 +144,8 @@ class Traffic:
 
 # -- SIGHUP -------------------------------------------------------------------
 
-def test_reload_loses_no_event(news_server):
-    srv = news_server()
+def test_reload_loses_no_event(fault_server):
+    srv = fault_server()
     old = set(srv.worker_pids())
     t = Traffic(srv)
     t.run_for(1)
@@ -161,8 +215,8 @@ def test_reload_adds_a_listen_address(news_server):
 
 # -- a worker dies ------------------------------------------------------------
 
-def test_killed_worker_is_respawned_and_loses_no_event(news_server):
-    srv = news_server()
+def test_killed_worker_is_respawned_and_loses_no_event(fault_server):
+    srv = fault_server()
     t = Traffic(srv)
     t.run_for(1)
     victim = srv.worker_pids()[0]
@@ -195,8 +249,9 @@ def test_crash_loop_backs_off(news_server):
 # -- the master dies ----------------------------------------------------------
 
 def test_killed_master_workers_drain_and_new_master_loses_no_event(
-        news_server):
-    srv = news_server()
+        fault_server):
+    drain = 2
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
     t = Traffic(srv)
     t.run_for(1)
     old_workers = srv.worker_pids()
@@ -204,10 +259,14 @@ def test_killed_master_workers_drain_and_new_master_loses_no_event(
     try:
         srv.proc.kill()
         srv.proc.wait()
-        # PR_SET_PDEATHSIG: the orphans drain and exit on their own.
+        # PR_SET_PDEATHSIG (set after the privilege drop, which clears
+        # it): the orphans drain and exit on their own, within the bound.
         assert wait_until(lambda: not any(alive(p) for p in old_workers),
-                          5), "workers outlived their master"
+                          drain + 1), "workers outlived their master"
         assert not alive(old_master)
+        # Nothing holds the ports: a new master binds them at once.
+        assert port_is_free(srv.port) and port_is_free(srv.admin_port), \
+            "a killed master's ports are still held"
         srv.start()
         t.run_for(1.5)
         t.finish()
@@ -217,8 +276,8 @@ def test_killed_master_workers_drain_and_new_master_loses_no_event(
 
 
 def test_new_master_starts_while_a_killed_masters_workers_drain(
-        news_server):
-    srv = news_server(server={"drain_timeout": "2s"}, ring={"size": "64M"})
+        fault_server):
+    srv = fault_server(server={"drain_timeout": "2s"}, ring={"size": "64M"})
     stuck = stuck_stream(srv)
     old_workers = srv.worker_pids()
     try:
@@ -240,8 +299,8 @@ def test_new_master_starts_while_a_killed_masters_workers_drain(
 
 # -- SIGTERM ------------------------------------------------------------------
 
-def test_sigterm_then_restart_loses_no_event(news_server):
-    srv = news_server()
+def test_sigterm_then_restart_loses_no_event(fault_server):
+    srv = fault_server()
     pidfile = pathlib.Path(srv.sections["server"]["pidfile"])
     t = Traffic(srv)
     t.run_for(1)
@@ -270,9 +329,9 @@ class RecordingSSEClient(SSEClient):
             self.all += self.body[before:]
 
 
-def test_sigterm_drains_many_streams_at_frame_boundaries(news_server):
+def test_sigterm_drains_many_streams_at_frame_boundaries(fault_server):
     drain = 5
-    srv = news_server(server={"drain_timeout": f"{drain}s"})
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
     clients = [RecordingSSEClient("127.0.0.1", srv.port, f"/events/{TOPIC}",
                                   timeout=10 * SLOW) for _ in range(200)]
     assert all(c.status == 200 for c in clients)
@@ -362,8 +421,8 @@ def stuck_stream(srv):
     return stuck
 
 
-def test_sigterm_kills_stragglers_at_drain_timeout(news_server):
-    srv = news_server(server={"drain_timeout": "1s"},
+def test_sigterm_kills_stragglers_at_drain_timeout(fault_server):
+    srv = fault_server(server={"drain_timeout": "1s"},
                       ring={"size": "64M"})
     stuck = stuck_stream(srv)
     t0 = time.monotonic()
