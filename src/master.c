@@ -177,7 +177,6 @@ master_spawn(struct master *m, unsigned int slot)
 	struct master_slot	*s = &m->slots[slot];
 	struct worker_params	 p;
 	pid_t			 pid;
-	sigset_t		 none;
 
 	memset(&p, 0, sizeof(p));
 	p.conf = m->conf;
@@ -204,8 +203,9 @@ master_spawn(struct master *m, unsigned int slot)
 		/* The pidfile's lock is the master's: a worker that outlives
 		 * a killed master must not keep a new one from starting. */
 		pidfile_close(m->pfh);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The signal mask stays as the master's (all of ours
+		 * blocked) until worker_setup sets its own: a SIGUSR1 sent
+		 * now must wait for the worker's signalfd, not kill it. */
 		worker_main(&p);
 	default:
 		break;

@@ -414,6 +414,11 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	log_procname(title);
 	setproctitle("%s", title);
 
+	/*
+	 * The master forks with these signals blocked and they stay blocked:
+	 * one sent before the signalfd exists waits for it instead of
+	 * killing us.  This is the whole mask a worker needs.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -422,7 +427,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGALRM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
