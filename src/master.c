@@ -34,6 +34,7 @@
 #define MASTER_BACKOFF_MAX_MS	10000
 #define MASTER_CRASH_WINDOW_MS	2000
 #define MASTER_BIND_RETRY_MS	5000
+#define MASTER_SYNC_MS		1000
 
 struct master_slot {
 	pid_t		 pid;
@@ -62,6 +63,7 @@ struct master {
 	pid_t			 pid;
 	struct pidfh		*pfh;
 	int			 stopping;
+	uint64_t		 last_sync_ms;
 };
 
 static uint64_t
@@ -454,6 +456,24 @@ master_stop(struct master *m, sigset_t *set)
 	return 0;
 }
 
+/*
+ * [ring] sync = interval: msync(MS_SYNC) of the whole ring blocks until the
+ * write-back is done, so the idle master does it, once a second, and no
+ * worker's streams wait for the disk.
+ */
+static void
+master_sync_ring(struct master *m, int force)
+{
+	uint64_t	 t = master_clock_ms();
+
+	if (m->conf->ring_sync != CONFIG_SYNC_INTERVAL ||
+	    (!force && t - m->last_sync_ms < MASTER_SYNC_MS))
+		return;
+	m->last_sync_ms = t;
+	if (ring_sync(m->ring) == -1)
+		log_warn("ring %s: msync", ring_path(m->ring));
+}
+
 static int
 master_visit_topic(void *arg, const struct catalog_topic *topic)
 {
@@ -664,6 +684,8 @@ master_run(struct config *conf, const char *file, int debug)
 		sig = sigtimedwait(&set, &si, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			master_stop(&m, &set);
+			/* What the workers appended is on disk at exit. */
+			master_sync_ring(&m, 1);
 			break;
 		}
 		switch (sig) {
@@ -681,6 +703,7 @@ master_run(struct config *conf, const char *file, int debug)
 		}
 		master_reap(&m);
 		master_respawn_due(&m);
+		master_sync_ring(&m, 0);
 	}
 	pidfile_remove(pfh);
 	ring_close(m.ring);

@@ -379,9 +379,6 @@ worker_on_tick(struct worker *w)
 		return;
 	w->last_heartbeat_scan_ms = w->now_ms;
 	metrics_sample_memory(w->slot);
-	if (w->index == 0 && w->conf->ring_sync == CONFIG_SYNC_INTERVAL &&
-	    ring_sync(w->ring) == -1)
-		log_warn("ring %s: msync", ring_path(w->ring));
 	if (w->index == 0 && w->conf->demo && !w->draining && !w->retiring)
 		worker_demo_publish(w);
 }

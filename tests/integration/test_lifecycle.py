@@ -436,6 +436,79 @@ def test_sigterm_kills_stragglers_at_drain_timeout(fault_server):
         srv.log_text()
 
 
+# -- sync = interval ----------------------------------------------------------
+
+def strace_msync(pids, out):
+    """strace -f -e trace=msync attached to pids, writing to out; None
+    when strace is missing or may not attach (no ptrace here)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    args = [strace, "-f", "-e", "trace=msync", "-o", str(out)]
+    for pid in pids:
+        args += ["-p", str(pid)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    # strace says "Process N attached" once per process when it is in.
+    deadline = time.monotonic() + 5 * SLOW
+    attached = b""
+    while attached.count(b"attached") < len(pids):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_strace(proc)
+            return None
+        attached += proc.stderr.readline()
+    return proc
+
+
+def stop_strace(proc):
+    """End an strace we started (by PID), bounded; it detaches on TERM."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+
+
+def msync_calls(path):
+    return sum(1 for line in path.read_text().splitlines()
+               if "msync(" in line)
+
+
+def test_sync_interval_msyncs_in_the_master_not_in_workers(news_server,
+                                                          tmp_path):
+    srv = news_server(ring={"sync": "interval"})
+    workers = srv.worker_pids()
+    wtrace, mtrace = tmp_path / "workers.trace", tmp_path / "master.trace"
+    wproc = strace_msync(workers, wtrace)
+    if wproc is None:
+        pytest.skip("strace is missing or cannot attach (ptrace)")
+    mproc = strace_msync([srv.proc.pid], mtrace)
+    try:
+        assert mproc is not None, "strace attached to workers, not master"
+        # Streams and publishes go on while the ring is synced.
+        sub = srv.subscribe(f"/events/{TOPIC}")
+        deadline = time.monotonic() + 2.5
+        n = 0
+        while time.monotonic() < deadline:
+            seq = srv.publish(TOPIC, f"e{n}")
+            assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+            n += 1
+            time.sleep(0.1)
+        sub.close()
+    finally:
+        stop_strace(wproc)
+        if mproc is not None:
+            stop_strace(mproc)
+    # msync(MS_SYNC) of the whole ring blocks for the write-back: never on
+    # a worker's event loop, once a second in the idle master.
+    assert msync_calls(wtrace) == 0, wtrace.read_text()
+    assert msync_calls(mtrace) >= 1, mtrace.read_text()
+    assert srv.stop() == 0
+
+
 # -- SIGUSR1, daemon mode -----------------------------------------------------
 
 def test_daemon_writes_pidfile_and_sigusr1_reopens_log(tmp_path):
