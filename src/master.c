@@ -3,7 +3,9 @@
  * nothing runs in signal context at all.  Workers live in slots of the shared
  * state; a slot keeps its counters across respawns, and a dead worker's
  * gauges are zeroed so the connection caps stay true.  Stopping escalates
- * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style.
+ * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style, and so does
+ * a reload for the generation it retires (SIGUSR2): no old generation
+ * outlives drain_timeout, so the slots of the next reload are always free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +45,8 @@ struct master_slot {
 	uint64_t	 started_ms;
 	uint64_t	 respawn_at_ms;	/* 0: none pending */
 	uint64_t	 backoff_ms;
+	uint64_t	 retire_ms;	/* told to retire at; 0: serving */
+	uint64_t	 drain_timeout_ms; /* of the conf it was started with */
 };
 
 struct master {
@@ -215,6 +219,8 @@ master_spawn(struct master *m, unsigned int slot)
 	s->pid = pid;
 	s->started_ms = master_clock_ms();
 	s->respawn_at_ms = 0;
+	s->retire_ms = 0;
+	s->drain_timeout_ms = m->conf->drain_timeout_ms;
 	m->shm->slots[slot].pid = pid;
 	m->shm->slots[slot].generation = s->generation;
 	log_debug("worker %u started: pid %ld, slot %u", s->index, (long)pid,
@@ -291,8 +297,14 @@ master_reap(struct master *m)
 			if (s->generation != m->generation || m->stopping)
 				continue;
 		}
-		if (m->stopping || s->generation != m->generation)
+		if (m->stopping)
 			continue;
+		if (s->generation != m->generation) {
+			/* Killed retiring, it may leave LMDB reader slots. */
+			if (WIFSIGNALED(status))
+				master_reader_check(m);
+			continue;
+		}
 		master_reader_check(m);
 		/* Crash loops back off: 100 ms doubling to 10 s. */
 		if (ran < MASTER_CRASH_WINDOW_MS)
@@ -345,6 +357,51 @@ master_live_workers(const struct master *m)
 		if (m->slots[i].pid != 0)
 			n++;
 	return n;
+}
+
+/* Tell a generation to retire (SIGUSR2), and when: it has its
+ * drain_timeout.  A respawn it still had pending is off. */
+static void
+master_retire_generation(struct master *m, int generation)
+{
+	uint64_t	 now = master_clock_ms();
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].generation != generation)
+			continue;
+		m->slots[i].respawn_at_ms = 0;
+		if (m->slots[i].pid == 0)
+			continue;
+		m->slots[i].retire_ms = now;
+		kill(m->slots[i].pid, SIGUSR2);
+	}
+}
+
+/* Kill the workers of old generations still running drain_timeout after
+ * they were told to retire, as master_stop does at the end of a drain. */
+static void
+master_retire_bound(struct master *m)
+{
+	struct master_slot	*s;
+	uint64_t		 now = master_clock_ms(), streams;
+	unsigned int		 i;
+
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (s->pid == 0 || s->retire_ms == 0 ||
+		    now - s->retire_ms < s->drain_timeout_ms)
+			continue;
+		streams = __atomic_load_n(
+		    &m->shm->slots[i].conns[METRICS_CONN_STREAM],
+		    __ATOMIC_RELAXED);
+		log_warnx("worker %u (pid %ld) of generation %d still running "
+		    "at drain_timeout after a reload: killed, %llu streams "
+		    "forced", s->index, (long)s->pid, s->generation,
+		    (unsigned long long)streams);
+		kill(s->pid, SIGKILL);
+		s->retire_ms = 0;
+	}
 }
 
 static void
@@ -404,7 +461,7 @@ master_reload(struct master *m)
 	m->conf = conf;
 	m->conf_owned = 1;
 	master_spawn_generation(m);
-	master_signal_workers(m, SIGUSR2, old_generation);
+	master_retire_generation(m, old_generation);
 	log_info("reloaded: generation %d started, generation %d retiring",
 	    m->generation, old_generation);
 }
@@ -703,6 +760,7 @@ master_run(struct config *conf, const char *file, int debug)
 		}
 		master_reap(&m);
 		master_respawn_due(&m);
+		master_retire_bound(&m);
 		master_sync_ring(&m, 0);
 	}
 	pidfile_remove(pfh);

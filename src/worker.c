@@ -326,6 +326,43 @@ worker_start_retire(struct worker *w)
 		c->finish_at = 1 + (spread > 0 ? arc4random_uniform(spread) : 0);
 }
 
+/* When a retiring worker ends what is left: a little before the master's
+ * SIGKILL at drain_timeout, so that streams end here, not with the process. */
+static uint64_t
+worker_retire_bound_ms(const struct worker *w)
+{
+	uint64_t	 bound = w->conf->drain_timeout_ms;
+
+	return bound - (bound / 4 < 1000 ? bound / 4 : 1000);
+}
+
+/*
+ * A retiring worker at its bound: a stream on a full socket (a client that
+ * stopped reading, on a topic that went quiet) is never ended by the retire
+ * tick, and would hold this worker and its slot for good.  Each stream gets
+ * one more try to end at a frame boundary; one whose socket takes nothing
+ * (or not up to a frame boundary) is closed.
+ */
+static void
+worker_retire_cut(struct worker *w)
+{
+	struct conn	*c, *next;
+	size_t		 closed = 0;
+
+	for (c = TAILQ_FIRST(&w->streams); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		c->flags &= ~CONN_BLOCKED;
+		conn_stream_finish(w, c);
+		if (c->state == CONN_STREAM && (c->flags & CONN_BLOCKED)) {
+			conn_close(w, c);
+			closed++;
+		}
+	}
+	if (closed > 0)
+		log_info("retiring: closed %zu streams whose clients read "
+		    "nothing, at drain_timeout", closed);
+}
+
 static void
 worker_on_signal(struct worker *w)
 {
@@ -375,6 +412,9 @@ worker_on_tick(struct worker *w)
 			conn_on_tick(w, c);
 		}
 	}
+	if (w->retiring && !w->draining &&
+	    w->now_ms - w->retire_start_ms >= worker_retire_bound_ms(w))
+		worker_retire_cut(w);
 	if (!second)
 		return;
 	w->last_heartbeat_scan_ms = w->now_ms;
@@ -518,10 +558,12 @@ worker_main(const struct worker_params *params)
 	for (;;) {
 		if ((w->draining || w->retiring) && w->nconns == 0)
 			break;
-		/* The master kills stragglers at drain_timeout; an orphan
-		 * (the master was killed) keeps the same bound itself. */
-		if (w->draining && getppid() != w->master_pid &&
-		    w->now_ms - w->drain_start_ms >= w->conf->drain_timeout_ms) {
+		/* The master kills stragglers at drain_timeout, of a stop or
+		 * a reload; an orphan (the master was killed) keeps the same
+		 * bound itself. */
+		if ((w->draining || w->retiring) && w->now_ms -
+		    (w->draining ? w->drain_start_ms : w->retire_start_ms) >=
+		    w->conf->drain_timeout_ms && getppid() != w->master_pid) {
 			log_warnx("drain_timeout: %zu streams cut short with "
 			    "no master to end them", w->nstreams);
 			break;

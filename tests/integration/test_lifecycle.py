@@ -509,6 +509,71 @@ def test_sync_interval_msyncs_in_the_master_not_in_workers(news_server,
     assert srv.stop() == 0
 
 
+# -- reloads are bounded by drain_timeout -------------------------------------
+
+def full_log(srv):
+    return srv.log.read_text(errors="replace")
+
+
+def test_reloads_with_a_stream_that_never_reads_end_within_drain_timeout(
+        fault_server):
+    drain = 2
+    srv = fault_server(server={"drain_timeout": f"{drain}s"},
+                       ring={"size": "64M"})
+    # Blocked on a full socket, on a topic that then goes quiet: the
+    # retire tick alone never ends it.
+    stuck = stuck_stream(srv)
+    try:
+        for _ in range(3):
+            srv.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+        # Each old generation is gone within drain_timeout, so the slots
+        # (2 * workers + 2) cannot run out however often one reloads.
+        assert wait_until(lambda: len(srv.worker_pids()) == 2, drain + 1), \
+            f"{len(srv.worker_pids())} workers\n" + srv.log_text()
+        text = full_log(srv)
+        assert text.count("reloaded: generation") == 3, text
+        # The worker ended the stream itself, before the master's bound.
+        assert re.search(r"retiring: closed 1 stream", text), text
+        assert "killed by signal 9" not in text, text
+        assert srv.request("GET", "/healthz")[0] == 200
+        sub = srv.subscribe(f"/events/{TOPIC}")
+        seq = srv.publish(TOPIC, "after three reloads")
+        assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+        sub.close()
+    finally:
+        stuck.close()
+    assert srv.stop() == 0
+
+
+def test_reload_kills_an_old_worker_still_running_at_drain_timeout(
+        fault_server):
+    drain = 1
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
+    old = srv.worker_pids()
+    wedged = old[0]
+    # A worker that cannot retire on its own (stopped here; in life a
+    # request that never ends, or a process stuck in the kernel).
+    os.kill(wedged, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: not alive(wedged), drain + 1), \
+            "a retiring worker outlived drain_timeout\n" + srv.log_text()
+        assert time.monotonic() - t0 >= drain * 0.9
+        assert wait_until(lambda: len(srv.worker_pids()) == 2 and
+                          not set(srv.worker_pids()) & set(old), 5), \
+            srv.log_text()
+        text = full_log(srv)
+        assert re.search(rf"worker \d+ \(pid {wedged}\) of generation 1 "
+                         r"still running at drain_timeout after a reload: "
+                         r"killed", text), text
+        assert srv.request("GET", "/healthz")[0] == 200
+    finally:
+        reap_strays([wedged])
+    assert srv.stop() == 0
+
+
 # -- SIGUSR1, daemon mode -----------------------------------------------------
 
 def test_daemon_writes_pidfile_and_sigusr1_reopens_log(tmp_path):
