@@ -574,6 +574,38 @@ def test_reload_kills_an_old_worker_still_running_at_drain_timeout(
     assert srv.stop() == 0
 
 
+def test_reload_during_a_respawn_back_off_respawns_no_old_worker(
+        news_server):
+    srv = news_server()
+    def worker0():
+        pids = re.findall(r"worker 0 started: pid (\d+)", full_log(srv))
+        return int(pids[-1]) if pids else None
+
+    # Crash worker 0 in a loop until its respawn waits long enough.
+    victim = None
+    for _ in range(8):
+        assert wait_until(lambda: worker0() not in (None, victim) and
+                          worker0() in srv.worker_pids(), 10)
+        victim = worker0()
+        os.kill(victim, signal.SIGKILL)
+        killed = rf"\(pid {victim}\) killed by signal 9\n"
+        assert wait_until(lambda: re.search(killed, full_log(srv)), 5)
+        m = re.search(killed + r".*respawning in (\d+) ms", full_log(srv))
+        if m and int(m.group(1)) >= 400:
+            break
+    else:
+        pytest.fail("no back-off of 400 ms or more\n" + srv.log_text())
+    # Reload while that respawn is pending: it belongs to the retired
+    # generation and must not happen, or that worker would never retire.
+    srv.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "generation 1 retiring" in full_log(srv), 5)
+    time.sleep(4 * SLOW)
+    assert len(srv.worker_pids()) == 2, srv.log_text()
+    assert "started (generation 1" not in full_log(srv).split(
+        "generation 1 retiring")[1], srv.log_text()
+    assert srv.stop() == 0
+
+
 # -- SIGUSR1, daemon mode -----------------------------------------------------
 
 def test_daemon_writes_pidfile_and_sigusr1_reopens_log(tmp_path):
