@@ -3,7 +3,9 @@
  * nothing runs in signal context at all.  Workers live in slots of the shared
  * state; a slot keeps its counters across respawns, and a dead worker's
  * gauges are zeroed so the connection caps stay true.  Stopping escalates
- * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style.
+ * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style, and so does
+ * a reload for the generation it retires (SIGUSR2): no old generation
+ * outlives drain_timeout, so the slots of the next reload are always free.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +37,7 @@
 #define MASTER_BACKOFF_MAX_MS	10000
 #define MASTER_CRASH_WINDOW_MS	2000
 #define MASTER_BIND_RETRY_MS	5000
+#define MASTER_SYNC_MS		1000
 
 struct master_slot {
 	pid_t		 pid;
@@ -43,6 +46,8 @@ struct master_slot {
 	uint64_t	 started_ms;
 	uint64_t	 respawn_at_ms;	/* 0: none pending */
 	uint64_t	 backoff_ms;
+	uint64_t	 retire_ms;	/* told to retire at; 0: serving */
+	uint64_t	 drain_timeout_ms; /* of the conf it was started with */
 };
 
 struct master {
@@ -64,6 +69,7 @@ struct master {
 	pid_t			 pid;
 	struct pidfh		*pfh;
 	int			 stopping;
+	uint64_t		 last_sync_ms;
 };
 
 static uint64_t
@@ -179,7 +185,6 @@ master_spawn(struct master *m, unsigned int slot)
 	struct master_slot	*s = &m->slots[slot];
 	struct worker_params	 p;
 	pid_t			 pid;
-	sigset_t		 none;
 
 	memset(&p, 0, sizeof(p));
 	p.conf = m->conf;
@@ -209,8 +214,9 @@ master_spawn(struct master *m, unsigned int slot)
 		/* The pidfile's lock is the master's: a worker that outlives
 		 * a killed master must not keep a new one from starting. */
 		pidfile_close(m->pfh);
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* The signal mask stays as the master's (all of ours
+		 * blocked) until worker_setup sets its own: a SIGUSR1 sent
+		 * now must wait for the worker's signalfd, not kill it. */
 		worker_main(&p);
 	default:
 		break;
@@ -218,6 +224,8 @@ master_spawn(struct master *m, unsigned int slot)
 	s->pid = pid;
 	s->started_ms = master_clock_ms();
 	s->respawn_at_ms = 0;
+	s->retire_ms = 0;
+	s->drain_timeout_ms = m->conf->drain_timeout_ms;
 	m->shm->slots[slot].pid = pid;
 	m->shm->slots[slot].generation = s->generation;
 	log_debug("worker %u started: pid %ld, slot %u", s->index, (long)pid,
@@ -296,8 +304,14 @@ master_reap(struct master *m)
 			if (s->generation != m->generation || m->stopping)
 				continue;
 		}
-		if (m->stopping || s->generation != m->generation)
+		if (m->stopping)
 			continue;
+		if (s->generation != m->generation) {
+			/* Killed retiring, it may leave LMDB reader slots. */
+			if (WIFSIGNALED(status))
+				master_reader_check(m);
+			continue;
+		}
 		master_reader_check(m);
 		/* Crash loops back off: 100 ms doubling to 10 s. */
 		if (ran < MASTER_CRASH_WINDOW_MS)
@@ -350,6 +364,51 @@ master_live_workers(const struct master *m)
 		if (m->slots[i].pid != 0)
 			n++;
 	return n;
+}
+
+/* Tell a generation to retire (SIGUSR2), and when: it has its
+ * drain_timeout.  A respawn it still had pending is off. */
+static void
+master_retire_generation(struct master *m, int generation)
+{
+	uint64_t	 now = master_clock_ms();
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].generation != generation)
+			continue;
+		m->slots[i].respawn_at_ms = 0;
+		if (m->slots[i].pid == 0)
+			continue;
+		m->slots[i].retire_ms = now;
+		kill(m->slots[i].pid, SIGUSR2);
+	}
+}
+
+/* Kill the workers of old generations still running drain_timeout after
+ * they were told to retire, as master_stop does at the end of a drain. */
+static void
+master_retire_bound(struct master *m)
+{
+	struct master_slot	*s;
+	uint64_t		 now = master_clock_ms(), streams;
+	unsigned int		 i;
+
+	for (i = 0; i < m->nslots; i++) {
+		s = &m->slots[i];
+		if (s->pid == 0 || s->retire_ms == 0 ||
+		    now - s->retire_ms < s->drain_timeout_ms)
+			continue;
+		streams = __atomic_load_n(
+		    &m->shm->slots[i].conns[METRICS_CONN_STREAM],
+		    __ATOMIC_RELAXED);
+		log_warnx("worker %u (pid %ld) of generation %d still running "
+		    "at drain_timeout after a reload: killed, %llu streams "
+		    "forced", s->index, (long)s->pid, s->generation,
+		    (unsigned long long)streams);
+		kill(s->pid, SIGKILL);
+		s->retire_ms = 0;
+	}
 }
 
 static void
@@ -409,7 +468,7 @@ master_reload(struct master *m)
 	m->conf = conf;
 	m->conf_owned = 1;
 	master_spawn_generation(m);
-	master_signal_workers(m, SIGUSR2, old_generation);
+	master_retire_generation(m, old_generation);
 	log_info("reloaded: generation %d started, generation %d retiring",
 	    m->generation, old_generation);
 }
@@ -459,6 +518,24 @@ master_stop(struct master *m, sigset_t *set)
 	    "forced (%u workers killed at drain_timeout)",
 	    (unsigned long long)drained, (unsigned long long)streams, forced);
 	return 0;
+}
+
+/*
+ * [ring] sync = interval: msync(MS_SYNC) of the whole ring blocks until the
+ * write-back is done, so the idle master does it, once a second, and no
+ * worker's streams wait for the disk.
+ */
+static void
+master_sync_ring(struct master *m, int force)
+{
+	uint64_t	 t = master_clock_ms();
+
+	if (m->conf->ring_sync != CONFIG_SYNC_INTERVAL ||
+	    (!force && t - m->last_sync_ms < MASTER_SYNC_MS))
+		return;
+	m->last_sync_ms = t;
+	if (ring_sync(m->ring) == -1)
+		log_warn("ring %s: msync", ring_path(m->ring));
 }
 
 static int
@@ -673,6 +750,8 @@ master_run(struct config *conf, const char *file, int debug)
 		sig = sigtimedwait(&set, &si, &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
 			master_stop(&m, &set);
+			/* What the workers appended is on disk at exit. */
+			master_sync_ring(&m, 1);
 			break;
 		}
 		switch (sig) {
@@ -690,6 +769,8 @@ master_run(struct config *conf, const char *file, int debug)
 		}
 		master_reap(&m);
 		master_respawn_due(&m);
+		master_retire_bound(&m);
+		master_sync_ring(&m, 0);
 	}
 	pidfile_remove(pfh);
 	ring_close(m.ring);

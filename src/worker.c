@@ -274,13 +274,49 @@ worker_start_retire(struct worker *w)
 	if (w->serve.retiring || w->serve.draining)
 		return;
 	log_info("retiring: closing %zu streams over %u ms",
-	    w->serve.nstreams,
-	    spread);
+	    w->serve.nstreams, spread);
 	w->serve.retiring = 1;
 	w->serve.retire_start_ms = w->serve.now_ms;
 	worker_close_listeners(w);
 	TAILQ_FOREACH(c, &w->serve.streams, link)
 		c->finish_at = 1 + (spread > 0 ? arc4random_uniform(spread) : 0);
+}
+
+/* When a retiring worker ends what is left: a little before the master's
+ * SIGKILL at drain_timeout, so that streams end here, not with the process. */
+static uint64_t
+worker_retire_bound_ms(const struct worker *w)
+{
+	uint64_t	 bound = w->conf->drain_timeout_ms;
+
+	return bound - (bound / 4 < 1000 ? bound / 4 : 1000);
+}
+
+/*
+ * A retiring worker at its bound: a stream on a full socket (a client that
+ * stopped reading, on a topic that went quiet) is never ended by the retire
+ * tick, and would hold this worker and its slot for good.  Each stream gets
+ * one more try to end at a frame boundary; one whose socket takes nothing
+ * (or not up to a frame boundary) is closed.
+ */
+static void
+worker_retire_cut(struct worker *w)
+{
+	struct conn	*c, *next;
+	size_t		 closed = 0;
+
+	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		c->flags &= ~CONN_BLOCKED;
+		stream_finish(&w->serve, c);
+		if (c->state == CONN_STREAM && (c->flags & CONN_BLOCKED)) {
+			conn_close(&w->serve, c);
+			closed++;
+		}
+	}
+	if (closed > 0)
+		log_info("retiring: closed %zu streams whose clients read "
+		    "nothing, at drain_timeout", closed);
 }
 
 static void
@@ -333,13 +369,14 @@ worker_on_tick(struct worker *w)
 			stream_on_tick(&w->serve, c);
 		}
 	}
+	if (w->serve.retiring && !w->serve.draining &&
+	    w->serve.now_ms - w->serve.retire_start_ms >=
+	    worker_retire_bound_ms(w))
+		worker_retire_cut(w);
 	if (!second)
 		return;
 	w->last_heartbeat_scan_ms = w->serve.now_ms;
 	metrics_sample_memory(w->serve.slot);
-	if (w->index == 0 && w->conf->ring_sync == CONFIG_SYNC_INTERVAL &&
-	    ring_sync(w->serve.ring) == -1)
-		log_warn("ring %s: msync", ring_path(w->serve.ring));
 	if (w->index == 0 && w->conf->demo && !w->serve.draining &&
 	    !w->serve.retiring)
 		worker_demo_publish(w);
@@ -369,12 +406,11 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	log_procname(title);
 	setproctitle("%s", title);
 
-	/* Drain when the master dies; it may have died already. */
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
-		fatal("prctl");
-	if (getppid() != p->master_pid)
-		exit(0);
-
+	/*
+	 * The master forks with these signals blocked and they stay blocked:
+	 * one sent before the signalfd exists waits for it instead of
+	 * killing us.  This is the whole mask a worker needs.
+	 */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -383,13 +419,20 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigaddset(&set, SIGALRM);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) == -1)
+	if (sigprocmask(SIG_SETMASK, &set, NULL) == -1)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 	if ((w->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
 
 	worker_drop_privileges(w->conf);
+
+	/* Drain when the master dies; it may have died already.  After the
+	 * privilege drop: changing the uid clears the death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+		fatal("prctl");
+	if (getppid() != p->master_pid)
+		exit(0);
 
 	/* The listeners the master opened, admin ones marked. */
 	w->nlisteners = p->nlisten + p->nadmin;
@@ -453,11 +496,13 @@ worker_main(const struct worker_params *params)
 		if ((w->serve.draining || w->serve.retiring) &&
 		    w->serve.nconns == 0)
 			break;
-		/* The master kills stragglers at drain_timeout; an orphan
-		 * (the master was killed) keeps the same bound itself. */
-		if (w->serve.draining && getppid() != w->master_pid &&
-		    w->serve.now_ms - w->serve.drain_start_ms >=
-		    w->conf->drain_timeout_ms) {
+		/* The master kills stragglers at drain_timeout, of a stop or
+		 * a reload; an orphan (the master was killed) keeps the same
+		 * bound itself. */
+		if ((w->serve.draining || w->serve.retiring) &&
+		    w->serve.now_ms - (w->serve.draining ?
+		    w->serve.drain_start_ms : w->serve.retire_start_ms) >=
+		    w->conf->drain_timeout_ms && getppid() != w->master_pid) {
 			log_warnx("drain_timeout: %zu streams cut short with "
 			    "no master to end them", w->serve.nstreams);
 			break;

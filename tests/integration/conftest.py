@@ -8,11 +8,12 @@ from ringcast_harness import Server
 
 @pytest.fixture
 def make_server(tmp_path):
-    """Make (and at the end stop) servers in tmp_path: make_server(**sections)."""
+    """Make (and at the end stop) servers in tmp_path, or in base when given
+    (a directory the caller owns): make_server(**sections)."""
     servers = []
 
-    def make(start=True, sub=None, **sections):
-        d = tmp_path / (sub or f"s{len(servers)}")
+    def make(start=True, sub=None, base=None, **sections):
+        d = (base or tmp_path) / (sub or f"s{len(servers)}")
         d.mkdir(exist_ok=True)
         srv = Server(d, **sections)
         servers.append(srv)

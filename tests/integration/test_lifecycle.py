@@ -54,6 +54,60 @@ def news_server(make_server):
     return make
 
 
+@pytest.fixture(params=["", "nobody"], ids=["no-user", "user-nobody"])
+def run_as(request):
+    """The user = setting of a fault test, and a directory its server can
+    live in: the Debian package sets user =, so the fault tests run with
+    workers as 'nobody' too (as root only; pytest's own tmp_path is not
+    open to nobody).  Requested before make_server, so it is cleaned up
+    after the servers are stopped."""
+    user = request.param
+    if not user:
+        yield user, None
+        return
+    if os.geteuid() != 0:
+        pytest.skip("not root: cannot run workers as 'nobody'")
+    base = pathlib.Path(tempfile.mkdtemp(prefix="ringcast-user-"))
+    os.chmod(base, 0o755)
+    try:
+        yield user, base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def fault_server(run_as, make_server):
+    """news_server, once without user = and once with user = nobody."""
+    user, base = run_as
+
+    def make(**sections):
+        if user:
+            sections["server"] = dict(sections.get("server", {}),
+                                      user=user)
+        srv = make_server(start=False, base=base, **sections)
+        srv.ctl("topic", "add", TOPIC)
+        srv.start()
+        if user:
+            uid = pwd.getpwnam(user).pw_uid
+            assert wait_until(lambda: all(proc_uid(p) == uid for p in
+                                          srv.worker_pids()), 5), \
+                "workers did not drop privileges"
+        return srv
+    return make
+
+
+def port_is_free(port):
+    """Can a new master bind 127.0.0.1:port (as it does, SO_REUSEADDR)?"""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            s.listen(1)
+        except OSError:
+            return False
+    return True
+
+
 class Traffic:
     """Three reconnecting subscribers and a steady publisher on one port."""
 
@@ -90,8 +144,8 @@ class Traffic:
 
 # -- SIGHUP -------------------------------------------------------------------
 
-def test_reload_loses_no_event(news_server):
-    srv = news_server()
+def test_reload_loses_no_event(fault_server):
+    srv = fault_server()
     old = set(srv.worker_pids())
     t = Traffic(srv)
     t.run_for(1)
@@ -161,8 +215,8 @@ def test_reload_adds_a_listen_address(news_server):
 
 # -- a worker dies ------------------------------------------------------------
 
-def test_killed_worker_is_respawned_and_loses_no_event(news_server):
-    srv = news_server()
+def test_killed_worker_is_respawned_and_loses_no_event(fault_server):
+    srv = fault_server()
     t = Traffic(srv)
     t.run_for(1)
     victim = srv.worker_pids()[0]
@@ -195,8 +249,9 @@ def test_crash_loop_backs_off(news_server):
 # -- the master dies ----------------------------------------------------------
 
 def test_killed_master_workers_drain_and_new_master_loses_no_event(
-        news_server):
-    srv = news_server()
+        fault_server):
+    drain = 2
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
     t = Traffic(srv)
     t.run_for(1)
     old_workers = srv.worker_pids()
@@ -204,10 +259,14 @@ def test_killed_master_workers_drain_and_new_master_loses_no_event(
     try:
         srv.proc.kill()
         srv.proc.wait()
-        # PR_SET_PDEATHSIG: the orphans drain and exit on their own.
+        # PR_SET_PDEATHSIG (set after the privilege drop, which clears
+        # it): the orphans drain and exit on their own, within the bound.
         assert wait_until(lambda: not any(alive(p) for p in old_workers),
-                          5), "workers outlived their master"
+                          drain + 1), "workers outlived their master"
         assert not alive(old_master)
+        # Nothing holds the ports: a new master binds them at once.
+        assert port_is_free(srv.port) and port_is_free(srv.admin_port), \
+            "a killed master's ports are still held"
         srv.start()
         t.run_for(1.5)
         t.finish()
@@ -217,8 +276,8 @@ def test_killed_master_workers_drain_and_new_master_loses_no_event(
 
 
 def test_new_master_starts_while_a_killed_masters_workers_drain(
-        news_server):
-    srv = news_server(server={"drain_timeout": "2s"}, ring={"size": "64M"})
+        fault_server):
+    srv = fault_server(server={"drain_timeout": "2s"}, ring={"size": "64M"})
     stuck = stuck_stream(srv)
     old_workers = srv.worker_pids()
     try:
@@ -240,8 +299,8 @@ def test_new_master_starts_while_a_killed_masters_workers_drain(
 
 # -- SIGTERM ------------------------------------------------------------------
 
-def test_sigterm_then_restart_loses_no_event(news_server):
-    srv = news_server()
+def test_sigterm_then_restart_loses_no_event(fault_server):
+    srv = fault_server()
     pidfile = pathlib.Path(srv.sections["server"]["pidfile"])
     t = Traffic(srv)
     t.run_for(1)
@@ -270,9 +329,9 @@ class RecordingSSEClient(SSEClient):
             self.all += self.body[before:]
 
 
-def test_sigterm_drains_many_streams_at_frame_boundaries(news_server):
+def test_sigterm_drains_many_streams_at_frame_boundaries(fault_server):
     drain = 5
-    srv = news_server(server={"drain_timeout": f"{drain}s"})
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
     clients = [RecordingSSEClient("127.0.0.1", srv.port, f"/events/{TOPIC}",
                                   timeout=10 * SLOW) for _ in range(200)]
     assert all(c.status == 200 for c in clients)
@@ -362,8 +421,8 @@ def stuck_stream(srv):
     return stuck
 
 
-def test_sigterm_kills_stragglers_at_drain_timeout(news_server):
-    srv = news_server(server={"drain_timeout": "1s"},
+def test_sigterm_kills_stragglers_at_drain_timeout(fault_server):
+    srv = fault_server(server={"drain_timeout": "1s"},
                       ring={"size": "64M"})
     stuck = stuck_stream(srv)
     t0 = time.monotonic()
@@ -375,6 +434,176 @@ def test_sigterm_kills_stragglers_at_drain_timeout(news_server):
                   r"(\d+) forced \((\d+) workers killed", srv.log_text())
     assert m and int(m.group(2)) >= 1 and int(m.group(3)) >= 1, \
         srv.log_text()
+
+
+# -- sync = interval ----------------------------------------------------------
+
+def strace_msync(pids, out):
+    """strace -f -e trace=msync attached to pids, writing to out; None
+    when strace is missing or may not attach (no ptrace here)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    args = [strace, "-f", "-e", "trace=msync", "-o", str(out)]
+    for pid in pids:
+        args += ["-p", str(pid)]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    # strace says "Process N attached" once per process when it is in.
+    deadline = time.monotonic() + 5 * SLOW
+    attached = b""
+    while attached.count(b"attached") < len(pids):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_strace(proc)
+            return None
+        attached += proc.stderr.readline()
+    return proc
+
+
+def stop_strace(proc):
+    """End an strace we started (by PID), bounded; it detaches on TERM."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    proc.stderr.close()
+
+
+def msync_calls(path):
+    return sum(1 for line in path.read_text().splitlines()
+               if "msync(" in line)
+
+
+def test_sync_interval_msyncs_in_the_master_not_in_workers(news_server,
+                                                          tmp_path):
+    srv = news_server(ring={"sync": "interval"})
+    workers = srv.worker_pids()
+    wtrace, mtrace = tmp_path / "workers.trace", tmp_path / "master.trace"
+    wproc = strace_msync(workers, wtrace)
+    if wproc is None:
+        pytest.skip("strace is missing or cannot attach (ptrace)")
+    mproc = strace_msync([srv.proc.pid], mtrace)
+    try:
+        assert mproc is not None, "strace attached to workers, not master"
+        # Streams and publishes go on while the ring is synced.
+        sub = srv.subscribe(f"/events/{TOPIC}")
+        deadline = time.monotonic() + 2.5
+        n = 0
+        while time.monotonic() < deadline:
+            seq = srv.publish(TOPIC, f"e{n}")
+            assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+            n += 1
+            time.sleep(0.1)
+        sub.close()
+    finally:
+        stop_strace(wproc)
+        if mproc is not None:
+            stop_strace(mproc)
+    # msync(MS_SYNC) of the whole ring blocks for the write-back: never on
+    # a worker's event loop, once a second in the idle master.
+    assert msync_calls(wtrace) == 0, wtrace.read_text()
+    assert msync_calls(mtrace) >= 1, mtrace.read_text()
+    assert srv.stop() == 0
+
+
+# -- reloads are bounded by drain_timeout -------------------------------------
+
+def full_log(srv):
+    return srv.log.read_text(errors="replace")
+
+
+def test_reloads_with_a_stream_that_never_reads_end_within_drain_timeout(
+        fault_server):
+    drain = 2
+    srv = fault_server(server={"drain_timeout": f"{drain}s"},
+                       ring={"size": "64M"})
+    # Blocked on a full socket, on a topic that then goes quiet: the
+    # retire tick alone never ends it.
+    stuck = stuck_stream(srv)
+    try:
+        for _ in range(3):
+            srv.send_signal(signal.SIGHUP)
+            time.sleep(0.3)
+        # Each old generation is gone within drain_timeout, so the slots
+        # (2 * workers + 2) cannot run out however often one reloads.
+        assert wait_until(lambda: len(srv.worker_pids()) == 2, drain + 1), \
+            f"{len(srv.worker_pids())} workers\n" + srv.log_text()
+        text = full_log(srv)
+        assert text.count("reloaded: generation") == 3, text
+        # The worker ended the stream itself, before the master's bound.
+        assert re.search(r"retiring: closed 1 stream", text), text
+        assert "killed by signal 9" not in text, text
+        assert srv.request("GET", "/healthz")[0] == 200
+        sub = srv.subscribe(f"/events/{TOPIC}")
+        seq = srv.publish(TOPIC, "after three reloads")
+        assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+        sub.close()
+    finally:
+        stuck.close()
+    assert srv.stop() == 0
+
+
+def test_reload_kills_an_old_worker_still_running_at_drain_timeout(
+        fault_server):
+    drain = 1
+    srv = fault_server(server={"drain_timeout": f"{drain}s"})
+    old = srv.worker_pids()
+    wedged = old[0]
+    # A worker that cannot retire on its own (stopped here; in life a
+    # request that never ends, or a process stuck in the kernel).
+    os.kill(wedged, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: not alive(wedged), drain + 1), \
+            "a retiring worker outlived drain_timeout\n" + srv.log_text()
+        assert time.monotonic() - t0 >= drain * 0.9
+        assert wait_until(lambda: len(srv.worker_pids()) == 2 and
+                          not set(srv.worker_pids()) & set(old), 5), \
+            srv.log_text()
+        text = full_log(srv)
+        assert re.search(rf"worker \d+ \(pid {wedged}\) of generation 1 "
+                         r"still running at drain_timeout after a reload: "
+                         r"killed", text), text
+        assert srv.request("GET", "/healthz")[0] == 200
+    finally:
+        reap_strays([wedged])
+    assert srv.stop() == 0
+
+
+def test_reload_during_a_respawn_back_off_respawns_no_old_worker(
+        news_server):
+    srv = news_server()
+    def worker0():
+        pids = re.findall(r"worker 0 started: pid (\d+)", full_log(srv))
+        return int(pids[-1]) if pids else None
+
+    # Crash worker 0 in a loop until its respawn waits long enough.
+    victim = None
+    for _ in range(8):
+        assert wait_until(lambda: worker0() not in (None, victim) and
+                          worker0() in srv.worker_pids(), 10)
+        victim = worker0()
+        os.kill(victim, signal.SIGKILL)
+        killed = rf"\(pid {victim}\) killed by signal 9\n"
+        assert wait_until(lambda: re.search(killed, full_log(srv)), 5)
+        m = re.search(killed + r".*respawning in (\d+) ms", full_log(srv))
+        if m and int(m.group(1)) >= 400:
+            break
+    else:
+        pytest.fail("no back-off of 400 ms or more\n" + srv.log_text())
+    # Reload while that respawn is pending: it belongs to the retired
+    # generation and must not happen, or that worker would never retire.
+    srv.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: "generation 1 retiring" in full_log(srv), 5)
+    time.sleep(4 * SLOW)
+    assert len(srv.worker_pids()) == 2, srv.log_text()
+    assert "started (generation 1" not in full_log(srv).split(
+        "generation 1 retiring")[1], srv.log_text()
+    assert srv.stop() == 0
 
 
 # -- SIGUSR1, daemon mode -----------------------------------------------------
