@@ -404,6 +404,17 @@ publisher_open(struct publisher *p)
 		    strerror(errno));
 }
 
+static void
+publisher_close(struct publisher *p)
+{
+	if (p->fd != -1)
+		close(p->fd);
+	p->fd = -1;
+	free(p->req);
+	free(p->resp);
+	p->req = p->resp = NULL;
+}
+
 /* After a failed read or write: a new connection; what was in flight
  * counts as failed.  0, or -1 when the server takes no new connection. */
 static int
@@ -1677,7 +1688,9 @@ main(int argc, char **argv)
 		/* Topics are made on first publish: make this one now. */
 		if (publish_warmup(&pub) == -1)
 			die("warm-up publish failed");
-		return batch_run(&pub, deadline);
+		c = batch_run(&pub, deadline);
+		publisher_close(&pub);
+		return c;
 	}
 	if (opt.mode == MODE_PUBLISH) {
 		cpu0 = server_cpu_ticks();
@@ -1692,6 +1705,7 @@ main(int argc, char **argv)
 		    (unsigned long long)pub.errors,
 		    (double)(cpu1 - cpu0) * 1e6 / (double)sysconf(_SC_CLK_TCK) /
 		    (double)opt.events);
+		publisher_close(&pub);
 		return pub.errors == 0 ? 0 : 1;
 	}
 	if (opt.mode == MODE_REPLAY) {
@@ -1851,6 +1865,7 @@ main(int argc, char **argv)
 	printf("\n");
 	fflush(stdout);
 	free(hist);
+	publisher_close(&pub);
 	if (sum.missing || sum.dup || sum.reorder || sum.badid ||
 	    sum.malformed || sum.closed || sum.failed)
 		return 1;
