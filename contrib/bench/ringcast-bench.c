@@ -4,8 +4,12 @@
  * subscribers on epoll loops and verify every delivery: HTTP/1.1 chunked
  * framing and SSE are parsed, each event's payload carries a sequence number
  * (and the publish time), and missing, duplicated and out-of-order events are
- * counted per subscriber.  Children report through a pipe; each run ends with
- * one "RESULT key=value ..." line.  Every loop is bounded by --timeout.
+ * counted per subscriber.  With -N the subscribers are spread over that many
+ * topics and the events published round-robin over them, so each subscriber
+ * expects exactly its topic's share.  The batch mode publishes ndjson
+ * batches on one connection and checks the ids it is answered.  Children
+ * report through a pipe; each run ends with one "RESULT key=value ..." line.
+ * Every loop is bounded by --timeout.
  */
 #include <sys/types.h>
 #include <sys/epoll.h>
@@ -41,16 +45,23 @@
 #define BENCH_STALL_SECS	15	/* no stream started: give up */
 #define BENCH_SRC_FIRST		2	/* 127.0.0.2 ... */
 #define BENCH_SRC_LAST		250	/* ... 127.0.0.250 */
+#define BENCH_WARMUP_DEPTH	64	/* topic-making publishes in flight */
+#define BENCH_RESP_MAX		(1024 * 1024)	/* one publish answer */
+#define BENCH_TOPICS_MAX	1000000
 /* Latency histogram: 1 us buckets to 100 ms, then 1 ms buckets to 60 s. */
 #define HIST_FINE		100000
 #define HIST_COARSE		60000
 #define HIST_SIZE		(HIST_FINE + HIST_COARSE)
 
-enum mode { MODE_IDLE, MODE_FANOUT, MODE_LATENCY, MODE_REPLAY, MODE_PUBLISH };
+enum mode { MODE_IDLE, MODE_FANOUT, MODE_LATENCY, MODE_REPLAY, MODE_PUBLISH,
+    MODE_TOPICS, MODE_BATCH };
 enum flavour { SERVER_RINGCAST, SERVER_NCHAN };
 
 static const char *mode_names[] = { "idle", "fanout", "latency", "replay",
-    "publish" };
+    "publish", "topics", "batch" };
+
+/* Modes whose events carry their publish time into a latency histogram. */
+#define MODE_HAS_LATENCY(m)	((m) == MODE_LATENCY || (m) == MODE_TOPICS)
 
 struct options {
 	enum mode	 mode;
@@ -63,6 +74,8 @@ struct options {
 	long		 events;
 	long		 size;
 	long		 depth;		/* publishes in flight (pipelined) */
+	long		 topics;	/* subscribers and events spread over */
+	long		 batch;		/* batch: events per request */
 	double		 rate;		/* events/s, 0: as fast as possible */
 	double		 timeout;
 	double		 hold;		/* idle: seconds to hold after ready */
@@ -116,6 +129,8 @@ struct sub {
 	uint8_t		 ev_has_id;
 	uint8_t		 streamed;	/* got a 200 stream */
 	uint32_t	 index;		/* global subscriber number */
+	uint32_t	 topic;		/* index % opt.topics */
+	uint32_t	 expected;	/* events of its topic */
 	uint64_t	 chunk_left;
 	uint64_t	 ev_seq;
 	uint64_t	 ev_ts;
@@ -326,14 +341,51 @@ server_jemalloc_bytes(void)
 	return sum;
 }
 
+static uint64_t
+parse_u64(const char *p, const char *end, const char **stop)
+{
+	uint64_t	 v = 0;
+
+	while (p < end && *p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	if (stop != NULL)
+		*stop = p;
+	return v;
+}
+
+/* ---- topics -------------------------------------------------------------- */
+
+/* The name of topic t: opt.topic itself when there is only one. */
+static const char *
+topic_name(long t, char *buf, size_t len)
+{
+	if (opt.topics <= 1)
+		return opt.topic;
+	snprintf(buf, len, "%s-%ld", opt.topic, t);
+	return buf;
+}
+
+/* How many of the opt.events events, published round-robin over the topics
+ * (event seq goes to topic (seq - 1) % opt.topics), topic t gets. */
+static uint32_t
+topic_events(long t)
+{
+	return (uint32_t)(opt.events / opt.topics +
+	    (t < opt.events % opt.topics ? 1 : 0));
+}
+
 /* ---- the publisher: one keep-alive connection ---------------------------- */
 
 struct publisher {
 	int		 fd;
 	char		*req;
 	size_t		 reqcap;
-	char		 resp[65536];
+	char		*resp;		/* BENCH_RESP_MAX + 1 bytes */
 	size_t		 resplen;
+	size_t		 consumed;	/* the last response, dropped on the
+					 * next read */
+	const char	*body;		/* the last response's body */
+	size_t		 bodylen;
 	uint64_t	 errors;
 	uint64_t	 last_id;
 	long		 in_flight;	/* requests sent, not yet answered */
@@ -344,17 +396,49 @@ publisher_open(struct publisher *p)
 {
 	memset(p, 0, sizeof(*p));
 	p->reqcap = (size_t)opt.size + 1024;
-	if ((p->req = malloc(p->reqcap)) == NULL)
+	if ((p->req = malloc(p->reqcap)) == NULL ||
+	    (p->resp = malloc(BENCH_RESP_MAX + 1)) == NULL)
 		die("malloc");
 	if ((p->fd = tcp_connect_blocking(opt.host, opt.port)) == -1)
 		die("publisher: connect %s:%d: %s", opt.host, opt.port,
 		    strerror(errno));
 }
 
-/* The length of the first whole response in the buffer and its status, or
- * 0 when it is not all there yet. */
+static void
+publisher_close(struct publisher *p)
+{
+	if (p->fd != -1)
+		close(p->fd);
+	p->fd = -1;
+	free(p->req);
+	free(p->resp);
+	p->req = p->resp = NULL;
+}
+
+/* After a failed read or write: a new connection; what was in flight
+ * counts as failed.  0, or -1 when the server takes no new connection. */
+static int
+publisher_reconnect(struct publisher *p)
+{
+	close(p->fd);
+	p->errors += (uint64_t)p->in_flight;
+	p->in_flight = 0;
+	p->resplen = p->consumed = p->bodylen = 0;
+	p->body = NULL;
+	if ((p->fd = tcp_connect_blocking(opt.host, opt.port)) == -1) {
+		fprintf(stderr, "ringcast-bench: publisher: reconnect: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	fprintf(stderr, "ringcast-bench: publisher reconnected\n");
+	return 0;
+}
+
+/* The length of the first whole response in the buffer, its status and
+ * where its body is, or 0 when it is not all there yet. */
 static size_t
-publisher_parse(struct publisher *p, int *status)
+publisher_parse(struct publisher *p, int *status, size_t *body_off,
+    size_t *body_len)
 {
 	char		*hdr_end, *cl, *q, *end;
 	size_t		 need;
@@ -366,10 +450,12 @@ publisher_parse(struct publisher *p, int *status)
 	*status = (int)strtol(p->resp + 9, NULL, 10);
 	if ((q = strcasestr(p->resp, "\r\nringcast-event-id:")) != NULL)
 		p->last_id = strtoull(q + 20, NULL, 10);
+	*body_off = (size_t)(hdr_end + 4 - p->resp);
 	if (strcasestr(p->resp, "\r\ntransfer-encoding: chunked") != NULL) {
 		*hdr_end = '\r';
 		if ((end = strstr(hdr_end + 4, "0\r\n\r\n")) == NULL)
 			return 0;
+		*body_len = (size_t)(end - (hdr_end + 4));
 		return (size_t)(end + 5 - p->resp);
 	}
 	cl = strcasestr(p->resp, "\r\ncontent-length:");
@@ -377,29 +463,34 @@ publisher_parse(struct publisher *p, int *status)
 	*hdr_end = '\r';
 	if ((size_t)(p->resp + p->resplen - (hdr_end + 4)) < need)
 		return 0;
-	return (size_t)(hdr_end + 4 - p->resp) + need;
+	*body_len = need;
+	return *body_off + need;
 }
 
-/* Read until one response is complete and consume it; its status, or -1
- * when the connection failed. */
+/* Read until one response is complete; its status (its body stays in
+ * p->body until the next call), or -1 when the connection failed. */
 static int
 publisher_read_response(struct publisher *p)
 {
-	size_t		 used;
+	size_t		 used, off = 0, len = 0;
 	ssize_t		 n;
 	int		 status = 0;
 
-	while ((used = publisher_parse(p, &status)) == 0) {
-		if (p->resplen == sizeof(p->resp) - 1)
+	memmove(p->resp, p->resp + p->consumed, p->resplen - p->consumed);
+	p->resplen -= p->consumed;
+	p->consumed = 0;
+	while ((used = publisher_parse(p, &status, &off, &len)) == 0) {
+		if (p->resplen == BENCH_RESP_MAX)
 			return -1;
 		n = read(p->fd, p->resp + p->resplen,
-		    sizeof(p->resp) - 1 - p->resplen);
+		    BENCH_RESP_MAX - p->resplen);
 		if (n <= 0)
 			return -1;
 		p->resplen += (size_t)n;
 	}
-	memmove(p->resp, p->resp + used, p->resplen - used);
-	p->resplen -= used;
+	p->consumed = used;
+	p->body = p->resp + off;
+	p->bodylen = len;
 	p->in_flight--;
 	if (status < 200 || status > 299) {
 		p->errors++;
@@ -409,14 +500,39 @@ publisher_read_response(struct publisher *p)
 	return status;
 }
 
-/* Send the request of event seq (payload: "seq=N ts=T " padded to
- * opt.size); 0 or -1. */
+/* Wait until fewer than depth requests are in flight; 0 or -1. */
 static int
-publisher_write(struct publisher *p, uint64_t seq)
+publisher_wait(struct publisher *p, long depth)
 {
-	char	 body[64];
-	size_t	 hlen, blen, off;
+	while (p->in_flight >= depth)
+		if (publisher_read_response(p) == -1)
+			return -1;
+	return 0;
+}
+
+/* Write all of buf; 0 or -1. */
+static int
+publisher_write_all(struct publisher *p, const char *buf, size_t len)
+{
+	size_t	 off;
 	ssize_t	 n;
+
+	for (off = 0; off < len; off += (size_t)n) {
+		n = write(p->fd, buf + off, len - off);
+		if (n <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Send the request of event seq to topic t (payload: "seq=N ts=T " padded
+ * to opt.size); 0 or -1. */
+static int
+publisher_write(struct publisher *p, uint64_t seq, long t)
+{
+	char		 body[64], name[160];
+	const char	*topic = topic_name(t, name, sizeof(name));
+	size_t		 hlen, blen, off;
 
 	if (seq == 0)
 		blen = (size_t)snprintf(body, sizeof(body), "seq=0 warm-up ");
@@ -428,42 +544,48 @@ publisher_write(struct publisher *p, uint64_t seq)
 	if (opt.server == SERVER_NCHAN)
 		hlen = (size_t)snprintf(p->req, p->reqcap, "POST /pub?id=%s "
 		    "HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\n"
-		    "Content-Length: %zu\r\n\r\n", opt.topic, blen);
+		    "Content-Length: %zu\r\n\r\n", topic, blen);
 	else
 		hlen = (size_t)snprintf(p->req, p->reqcap, "POST /publish/%s "
 		    "HTTP/1.1\r\nHost: bench\r\nContent-Type: text/plain\r\n"
-		    "Content-Length: %zu\r\n\r\n", opt.topic, blen);
+		    "Content-Length: %zu\r\n\r\n", topic, blen);
 	off = strlen(body);
 	memcpy(p->req + hlen, body, off);
 	if (blen > off)
 		memset(p->req + hlen + off, 'x', blen - off);
-	for (off = 0; off < hlen + blen; off += (size_t)n) {
-		n = write(p->fd, p->req + off, hlen + blen - off);
-		if (n <= 0)
-			return -1;
-	}
+	if (publisher_write_all(p, p->req, hlen + blen) == -1)
+		return -1;
 	p->in_flight++;
 	return 0;
 }
 
-/* Publish one event and wait for its answer. */
+/* Make every topic (topics are made on first publish) with a "seq=0"
+ * event, which subscribers ignore; 0 or -1. */
 static int
-publisher_send(struct publisher *p, uint64_t seq)
+publish_warmup(struct publisher *p)
 {
-	if (publisher_write(p, seq) == -1)
+	long	 t;
+
+	for (t = 0; t < opt.topics; t++)
+		if (publisher_wait(p, BENCH_WARMUP_DEPTH) == -1 ||
+		    publisher_write(p, 0, t) == -1)
+			return -1;
+	if (publisher_wait(p, 1) == -1)
 		return -1;
-	return publisher_read_response(p) == -1 ? -1 : 0;
+	return p->errors == 0 ? 0 : -1;
 }
 
-/* Publish opt.events events at opt.rate (0: back to back, with up to
- * opt.depth requests in flight); returns the time of the first publish. */
+/* Publish opt.events events round-robin over the topics at opt.rate (0:
+ * back to back, with up to opt.depth requests in flight); returns the time
+ * of the first publish.  A failed connection is opened once more; when
+ * that fails too, the rest count as publish errors. */
 static uint64_t
 publish_all(struct publisher *p, uint64_t deadline, uint64_t *end)
 {
 	struct timespec	 ts;
 	uint64_t	 seq, start = now_ns(), due;
 	double		 interval = opt.rate > 0 ? 1e9 / opt.rate : 0;
-	long		 depth = opt.rate > 0 ? 1 : opt.depth;
+	long		 depth = opt.rate > 0 ? 1 : opt.depth, t;
 
 	for (seq = 1; seq <= (uint64_t)opt.events; seq++) {
 		if (interval > 0) {
@@ -474,23 +596,145 @@ publish_all(struct publisher *p, uint64_t deadline, uint64_t *end)
 			    &ts, NULL) == EINTR)
 				;
 		}
-		while (p->in_flight >= depth)
-			if (publisher_read_response(p) == -1)
-				die("publish: connection failed");
-		if (publisher_write(p, seq) == -1)
-			die("publish %llu: connection failed",
+		t = (long)((seq - 1) % (uint64_t)opt.topics);
+		if ((publisher_wait(p, depth) == -1 ||
+		    publisher_write(p, seq, t) == -1) &&
+		    (publisher_reconnect(p) == -1 ||
+		    publisher_write(p, seq, t) == -1)) {
+			fprintf(stderr, "ringcast-bench: publish %llu: "
+			    "connection failed, stopping\n",
 			    (unsigned long long)seq);
+			p->errors += (uint64_t)opt.events - seq + 1;
+			break;
+		}
 		if (now_ns() > deadline) {
 			fprintf(stderr, "ringcast-bench: timeout while "
 			    "publishing\n");
 			break;
 		}
 	}
-	while (p->in_flight > 0)
-		if (publisher_read_response(p) == -1)
-			die("publish: connection failed");
+	if (publisher_wait(p, 1) == -1) {
+		fprintf(stderr, "ringcast-bench: publish: connection failed "
+		    "with %ld in flight\n", p->in_flight);
+		p->errors += (uint64_t)p->in_flight;
+		p->in_flight = 0;
+	}
 	*end = now_ns();
 	return start;
+}
+
+/* ---- batch publish: ndjson on one connection ------------------------------ */
+
+/* Check the {"ids":["1042",...]} answer to a batch of n events: n ids, each
+ * one more than the one before, the first above *last.  The number of ids
+ * that break this (n when the body is not such a list). */
+static uint64_t
+batch_check_ids(const char *body, size_t len, long n, uint64_t *last)
+{
+	const char	*p, *end = body + len;
+	uint64_t	 id, bad = 0;
+	long		 count = 0;
+
+	if ((p = memmem(body, len, "\"ids\"", 5)) == NULL ||
+	    (p = memchr(p, '[', (size_t)(end - p))) == NULL)
+		return (uint64_t)n;
+	for (p++; p < end && *p != ']'; ) {
+		if (*p == ',' || *p == ' ' || *p == '"') {
+			p++;
+			continue;
+		}
+		if (*p < '0' || *p > '9')
+			return (uint64_t)n;
+		id = parse_u64(p, end, &p);
+		if (id <= *last || (count > 0 && id != *last + 1))
+			bad++;
+		*last = id;
+		count++;
+	}
+	if (count != n)
+		bad += (uint64_t)(count > n ? count - n : n - count);
+	return bad;
+}
+
+/*
+ * Publish opt.events events in POST /publish requests of opt.batch ndjson
+ * lines ({"topic":"...","data":"..."}), on one keep-alive connection, each
+ * request waiting for its answer; prints the RESULT line.  A server that
+ * answers the first batch 400, 404 or 405 has no batch endpoint: the
+ * RESULT says so and the run counts as done.
+ */
+static int
+batch_run(struct publisher *p, uint64_t deadline)
+{
+	char		*req, *line;
+	size_t		 linelen, hmax = 256, bodylen, hlen;
+	uint64_t	 bad = 0, last = 0, ns0, ns1, t0, t1;
+	long		 i, sent = 0, requests = 0, n;
+	int		 status, prefix;
+
+	/* Every line is as long as the others, so a short last batch is a
+	 * prefix of the body. */
+	prefix = snprintf(NULL, 0, "{\"topic\":\"%s\",\"data\":\"", opt.topic);
+	linelen = (size_t)prefix + (size_t)opt.size + 3;
+	if ((req = malloc(hmax + linelen * (size_t)opt.batch + 1)) == NULL ||
+	    (line = malloc(linelen + 1)) == NULL)
+		die("malloc");
+	for (i = 0; i < opt.batch; i++) {
+		int k = snprintf(line, linelen + 1, "{\"topic\":\"%s\","
+		    "\"data\":\"seq=%07ld ", opt.topic, i + 1);
+
+		memset(line + k, 'x', linelen - 3 - (size_t)k);
+		memcpy(line + linelen - 3, "\"}\n", 3);
+		memcpy(req + hmax + (size_t)i * linelen, line, linelen);
+	}
+	free(line);
+	ns0 = server_cpu_ns();
+	t0 = now_ns();
+	while (sent < opt.events && now_ns() < deadline) {
+		char hdr[256];
+
+		n = opt.events - sent < opt.batch ? opt.events - sent :
+		    opt.batch;
+		bodylen = (size_t)n * linelen;
+		hlen = (size_t)snprintf(hdr, sizeof(hdr), "POST /publish "
+		    "HTTP/1.1\r\nHost: bench\r\nContent-Type: "
+		    "application/x-ndjson\r\nContent-Length: %zu\r\n\r\n",
+		    bodylen);
+		memcpy(req + hmax - hlen, hdr, hlen);
+		if (publisher_write_all(p, req + hmax - hlen, hlen + bodylen) ==
+		    -1)
+			die("batch: connection failed");
+		p->in_flight++;
+		if ((status = publisher_read_response(p)) == -1)
+			die("batch: connection failed");
+		if (requests == 0 && (status == 400 || status == 404 ||
+		    status == 405)) {
+			fprintf(stderr, "ringcast-bench: batch: status %d: "
+			    "%.*s\n", status, (int)(p->bodylen < 200 ?
+			    p->bodylen : 200), p->body);
+			printf("RESULT mode=batch server=ringcast "
+			    "error=endpoint-missing status=%d\n", status);
+			free(req);
+			return 0;
+		}
+		requests++;
+		sent += n;
+		if (status >= 200 && status <= 299)
+			bad += batch_check_ids(p->body, p->bodylen, n, &last);
+	}
+	t1 = now_ns();
+	ns1 = server_cpu_ns();
+	free(req);
+	printf("RESULT mode=batch server=ringcast events=%ld batch=%ld "
+	    "size=%ld requests=%ld secs=%.3f rate=%.0f errors=%llu "
+	    "bad_ids=%llu", sent, opt.batch, opt.size, requests,
+	    (double)(t1 - t0) / 1e9, (double)sent * 1e9 / (double)(t1 - t0),
+	    (unsigned long long)p->errors, (unsigned long long)bad);
+	if (opt.npids > 0 && sent > 0)
+		printf(" cpu_ns_per_event=%.1f", (double)(ns1 - ns0) /
+		    (double)sent);
+	printf("\n");
+	return p->errors == 0 && bad == 0 && sent == opt.events ? 0 : 1;
 }
 
 /* ---- the subscribers (in each child) ------------------------------------- */
@@ -560,7 +804,8 @@ static void
 sub_send_request(struct child *ch, struct sub *s)
 {
 	struct epoll_event	 ev;
-	char			 req[512];
+	char			 req[512], name[160];
+	const char		*topic;
 	int			 len, err = 0;
 	socklen_t		 elen = sizeof(err);
 
@@ -571,14 +816,15 @@ sub_send_request(struct child *ch, struct sub *s)
 		sub_fail(ch, s, 0);
 		return;
 	}
+	topic = topic_name((long)s->topic, name, sizeof(name));
 	if (opt.server == SERVER_NCHAN)
 		len = snprintf(req, sizeof(req), "GET /%s/%s HTTP/1.1\r\n"
 		    "Host: bench\r\nAccept: text/event-stream\r\n\r\n",
-		    opt.mode == MODE_REPLAY ? "replay" : "sub", opt.topic);
+		    opt.mode == MODE_REPLAY ? "replay" : "sub", topic);
 	else
 		len = snprintf(req, sizeof(req), "GET /events/%s HTTP/1.1\r\n"
 		    "Host: bench\r\nAccept: text/event-stream\r\n%s\r\n",
-		    opt.topic, opt.mode == MODE_REPLAY ?
+		    topic, opt.mode == MODE_REPLAY ?
 		    "Last-Event-ID: 0\r\n" : "");
 	if (write(s->fd, req, (size_t)len) != len) {
 		sub_fail(ch, s, 0);
@@ -610,23 +856,11 @@ hist_add(struct child *ch, uint64_t ns)
 	ch->rep.lat_count++;
 }
 
-static uint64_t
-parse_u64(const char *p, const char *end, const char **stop)
-{
-	uint64_t	 v = 0;
-
-	while (p < end && *p >= '0' && *p <= '9')
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	if (stop != NULL)
-		*stop = p;
-	return v;
-}
-
 /* An event is complete (blank line): check and count it. */
 static void
 sub_dispatch(struct child *ch, struct sub *s)
 {
-	uint64_t	 seq = s->ev_seq;
+	uint64_t	 seq = s->ev_seq, slot;
 
 	if (s->ev_gap) {
 		ch->rep.gaps++;
@@ -636,21 +870,24 @@ sub_dispatch(struct child *ch, struct sub *s)
 		goto reset;
 	if (seq == 0 && s->ev_ts == 0)
 		goto reset;	/* the warm-up event that made the topic */
-	if (seq == 0 || seq > (uint64_t)opt.events) {
+	/* Each subscriber gets only its topic's events: every topics-th. */
+	if (seq == 0 || seq > (uint64_t)opt.events ||
+	    (seq - 1) % (uint64_t)opt.topics != s->topic) {
 		ch->rep.malformed++;
 		goto reset;
 	}
+	slot = (seq - 1) / (uint64_t)opt.topics;
 	if (opt.server == SERVER_RINGCAST) {
 		if (!s->ev_has_id || s->ev_id <= s->last_id)
 			ch->rep.badid++;
 		s->last_id = s->ev_id;
 	} else if (!s->ev_has_id)
 		ch->rep.badid++;
-	if (s->seen[(seq - 1) >> 3] & (1u << ((seq - 1) & 7))) {
+	if (s->seen[slot >> 3] & (1u << (slot & 7))) {
 		ch->rep.dup++;
 		goto reset;
 	}
-	s->seen[(seq - 1) >> 3] |= (uint8_t)(1u << ((seq - 1) & 7));
+	s->seen[slot >> 3] |= (uint8_t)(1u << (slot & 7));
 	if (seq < s->last_seq)
 		ch->rep.reorder++;
 	else
@@ -661,10 +898,9 @@ sub_dispatch(struct child *ch, struct sub *s)
 		ch->rep.first_ns = ch->now_ns;
 	ch->rep.last_ns = ch->now_ns;
 	ch->progress_ns = ch->now_ns;
-	if (opt.mode == MODE_LATENCY && s->ev_ts != 0 &&
-	    ch->now_ns >= s->ev_ts)
+	if (ch->hist != NULL && s->ev_ts != 0 && ch->now_ns >= s->ev_ts)
 		hist_add(ch, ch->now_ns - s->ev_ts);
-	if (s->count == (uint64_t)opt.events)
+	if (s->count == s->expected)
 		ch->done++;
 reset:
 	s->ev_gap = s->ev_has_data = s->ev_has_id = 0;
@@ -984,13 +1220,16 @@ child_main(long first, long count, int repfd, int ctlfd, uint64_t deadline)
 	if ((ch.subs = calloc((size_t)count, sizeof(*ch.subs))) == NULL ||
 	    (ch.recvbuf = malloc(BENCH_RECVBUF)) == NULL)
 		die("calloc");
-	if (opt.mode == MODE_LATENCY &&
+	if (MODE_HAS_LATENCY(opt.mode) &&
 	    (ch.hist = calloc(HIST_SIZE, sizeof(*ch.hist))) == NULL)
 		die("calloc");
-	seenlen = (size_t)(opt.events + 7) / 8;
 	for (i = 0; i < count; i++) {
 		ch.subs[i].fd = -1;
 		ch.subs[i].index = (uint32_t)(first + i);
+		ch.subs[i].topic = (uint32_t)((first + i) % opt.topics);
+		ch.subs[i].expected = opt.events > 0 ?
+		    topic_events((long)ch.subs[i].topic) : 0;
+		seenlen = (ch.subs[i].expected + 7) / 8;
 		if (seenlen > 0 &&
 		    (ch.subs[i].seen = calloc(1, seenlen)) == NULL)
 			die("calloc");
@@ -1066,7 +1305,7 @@ child_main(long first, long count, int repfd, int ctlfd, uint64_t deadline)
 
 		if (s->streamed &&
 		    opt.events > 0 && (ch.published || opt.mode == MODE_REPLAY))
-			ch.rep.missing += (uint64_t)opt.events - s->count;
+			ch.rep.missing += s->expected - s->count;
 	}
 	ch.rep.has_hist = ch.hist != NULL;
 	tag = 'F';
@@ -1143,7 +1382,7 @@ kids_collect(struct kid *kids, int nkids, struct report *sum,
 	char		 tag;
 
 	memset(sum, 0, sizeof(*sum));
-	if (opt.mode == MODE_LATENCY && (h = malloc(HIST_SIZE *
+	if (MODE_HAS_LATENCY(opt.mode) && (h = malloc(HIST_SIZE *
 	    sizeof(*h))) == NULL)
 		die("malloc");
 	for (i = 0; i < nkids; i++) {
@@ -1217,15 +1456,19 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-"usage: ringcast-bench -m idle|fanout|latency|replay|publish [options]\n"
+"usage: ringcast-bench -m idle|fanout|latency|replay|publish|topics|batch\n"
+"                      [options]\n"
 "  -S ringcast|nchan   server flavour (default ringcast)\n"
 "  -h HOST -p PORT     where it listens (default 127.0.0.1:8080)\n"
 "  -a PORT             ringcast admin port, for jemalloc figures\n"
 "  -n SUBS -P PROCS    subscribers and client processes\n"
+"  -N TOPICS           spread subscribers and events over TOPICS topics\n"
+"                      (topics: default 30,000 subscribers over 3,000)\n"
+"  -b LINES            batch: events per ndjson request (default 1000)\n"
 "  -e EVENTS -s SIZE   events to publish and payload bytes (default 128)\n"
 "  -r RATE             events/s (default: as fast as possible)\n"
 "  -d DEPTH            pipelined publishes in flight without -r (1)\n"
-"  -t TOPIC            topic (default: bench-PID)\n"
+"  -t TOPIC            topic, or prefix of TOPIC-0... (default: bench-PID)\n"
 "  -T SECS             hard time bound of the whole run (default 120)\n"
 "  -H SECS             idle: hold the subscribers this long once measured\n"
 "  -g SECS             give up this long after the last delivery (10)\n"
@@ -1272,11 +1515,13 @@ main(int argc, char **argv)
 	opt.events = -1;
 	opt.size = 128;
 	opt.depth = 1;
+	opt.topics = -1;
+	opt.batch = 1000;
 	opt.timeout = 120;
 	opt.grace = 10;
 	opt.settle = 2;
 	snprintf(opt.topic, sizeof(opt.topic), "bench-%d", (int)getpid());
-	while ((c = getopt(argc, argv, "m:S:h:p:a:n:P:e:s:r:d:t:T:H:g:R:k:v")) !=
+	while ((c = getopt(argc, argv, "m:S:h:p:a:n:N:P:e:s:r:d:b:t:T:H:g:R:k:v")) !=
 	    -1) {
 		switch (c) {
 		case 'm':
@@ -1300,6 +1545,11 @@ main(int argc, char **argv)
 		case 'n':
 			opt.subs = atol(optarg);
 			break;
+		case 'N':
+			opt.topics = atol(optarg);
+			if (opt.topics < 1 || opt.topics > BENCH_TOPICS_MAX)
+				usage();
+			break;
 		case 'P':
 			opt.procs = atoi(optarg);
 			break;
@@ -1316,6 +1566,11 @@ main(int argc, char **argv)
 			opt.depth = atol(optarg);
 			if (opt.depth < 1)
 				opt.depth = 1;
+			break;
+		case 'b':
+			opt.batch = atol(optarg);
+			if (opt.batch < 1)
+				usage();
 			break;
 		case 't':
 			snprintf(opt.topic, sizeof(opt.topic), "%s", optarg);
@@ -1344,10 +1599,10 @@ main(int argc, char **argv)
 	}
 	if (m == NULL)
 		usage();
-	for (i = 0; i <= MODE_PUBLISH; i++)
+	for (i = 0; i <= MODE_BATCH; i++)
 		if (strcmp(m, mode_names[i]) == 0)
 			break;
-	if (i > MODE_PUBLISH)
+	if (i > MODE_BATCH)
 		usage();
 	opt.mode = (enum mode)i;
 	/* Defaults per mode. */
@@ -1382,7 +1637,28 @@ main(int argc, char **argv)
 		if (opt.events < 0)
 			opt.events = 20000;
 		break;
+	case MODE_TOPICS:
+		/* Many quiet topics: 10 subscribers each by default,
+		 * published one request at a time unless -d says more. */
+		if (opt.subs < 0)
+			opt.subs = 30000;
+		if (opt.topics < 0)
+			opt.topics = 3000;
+		if (opt.events < 0)
+			opt.events = 16 * opt.topics;
+		break;
+	case MODE_BATCH:
+		opt.subs = 0;
+		if (opt.events < 0)
+			opt.events = 200000;
+		break;
 	}
+	if (opt.topics < 1 || opt.mode == MODE_REPLAY ||
+	    opt.mode == MODE_PUBLISH || opt.mode == MODE_BATCH)
+		opt.topics = 1;
+	if (opt.topics > 1 && opt.events < opt.topics)
+		die("%ld events leave some of the %ld topics without one",
+		    opt.events, opt.topics);
 	if (opt.size < 40)
 		opt.size = 40;
 	if (opt.procs <= 0)
@@ -1402,8 +1678,20 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_stop);
 	signal(SIGINT, on_stop);
 
+	if (opt.mode == MODE_BATCH && opt.server == SERVER_NCHAN) {
+		printf("RESULT mode=batch server=nchan error=no-batch-endpoint\n");
+		return 0;
+	}
 	if (opt.mode != MODE_IDLE || opt.events > 0)
 		publisher_open(&pub);
+	if (opt.mode == MODE_BATCH) {
+		/* Topics are made on first publish: make this one now. */
+		if (publish_warmup(&pub) == -1)
+			die("warm-up publish failed");
+		c = batch_run(&pub, deadline);
+		publisher_close(&pub);
+		return c;
+	}
 	if (opt.mode == MODE_PUBLISH) {
 		cpu0 = server_cpu_ticks();
 		t_pub = publish_all(&pub, deadline, &t_pub_end);
@@ -1417,6 +1705,7 @@ main(int argc, char **argv)
 		    (unsigned long long)pub.errors,
 		    (double)(cpu1 - cpu0) * 1e6 / (double)sysconf(_SC_CLK_TCK) /
 		    (double)opt.events);
+		publisher_close(&pub);
 		return pub.errors == 0 ? 0 : 1;
 	}
 	if (opt.mode == MODE_REPLAY) {
@@ -1432,7 +1721,7 @@ main(int argc, char **argv)
 		/* Topics are made on first publish: make this one now. */
 		if (opt.mode == MODE_IDLE && opt.events == 0)
 			publisher_open(&pub);
-		if (publisher_send(&pub, 0) == -1 || pub.errors > 0)
+		if (publish_warmup(&pub) == -1)
 			die("warm-up publish failed");
 	}
 	if (opt.mode == MODE_IDLE) {
@@ -1493,14 +1782,14 @@ main(int argc, char **argv)
 		    now_ns() < deadline)
 			usleep(100000);
 	}
-	if (opt.mode == MODE_FANOUT || opt.mode == MODE_LATENCY ||
+	if (opt.mode == MODE_FANOUT || MODE_HAS_LATENCY(opt.mode) ||
 	    (opt.mode == MODE_IDLE && opt.events > 0)) {
 		cpu0 = server_cpu_ticks();
 		ns0 = server_cpu_ns();
 		t_pub = publish_all(&pub, deadline, &t_pub_end);
 	}
 	kids_tell(kids, nkids, 'P');
-	if (opt.mode == MODE_LATENCY)
+	if (MODE_HAS_LATENCY(opt.mode))
 		if ((hist = calloc(HIST_SIZE, sizeof(*hist))) == NULL)
 			die("calloc");
 	kids_collect(kids, nkids, &sum, hist);
@@ -1546,7 +1835,13 @@ main(int argc, char **argv)
 	    ns1 > ns0)
 		printf(" cpu_ns_per_delivery=%.1f", (double)(ns1 - ns0) /
 		    (double)sum.deliveries);
-	if (opt.mode == MODE_LATENCY)
+	if (opt.topics > 1)
+		printf(" topics=%ld", opt.topics);
+	if (opt.mode != MODE_IDLE && t_pub_end > t_pub)
+		printf(" pub_rate=%.0f", (double)((uint64_t)opt.events -
+		    (pub.errors < (uint64_t)opt.events ? pub.errors :
+		    (uint64_t)opt.events)) * 1e9 / (double)(t_pub_end - t_pub));
+	if (MODE_HAS_LATENCY(opt.mode))
 		printf(" p50_us=%.0f p99_us=%.0f max_us=%.0f mean_us=%.0f",
 		    hist_quantile(hist, sum.lat_count, 0.50),
 		    hist_quantile(hist, sum.lat_count, 0.99),
@@ -1570,6 +1865,7 @@ main(int argc, char **argv)
 	printf("\n");
 	fflush(stdout);
 	free(hist);
+	publisher_close(&pub);
 	if (sum.missing || sum.dup || sum.reorder || sum.badid ||
 	    sum.malformed || sum.closed || sum.failed)
 		return 1;

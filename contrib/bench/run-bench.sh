@@ -3,16 +3,19 @@
 # gets a fresh server (ringcastd, and nginx + nchan with --nchan or when the
 # module is installed) on loopback ports, is run by ringcast-bench under a
 # hard time bound, and leaves one RESULT line; bench-report.py turns them
-# into doc/BENCHMARKS.md.  Scratch files go to $builddir/bench-run.
+# into doc/BENCHMARKS.md.  The write floor (write-floor) is measured once,
+# before the servers.  Scratch files go to $builddir/bench-run.
+# --cases a,b runs only those cases (a smoke test with --quick).
 #
 # usage: run-bench.sh [--builddir DIR] [--srcdir DIR] [--nchan|--no-nchan]
-#                     [--quick] [--out FILE]
+#                     [--quick] [--cases LIST] [--out FILE]
 set -eu
 
 builddir=$(pwd)
 srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 nchan=auto
 quick=0
+cases=
 out=
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -21,14 +24,16 @@ while [ $# -gt 0 ]; do
 	--nchan) nchan=yes; shift ;;
 	--no-nchan) nchan=no; shift ;;
 	--quick) quick=1; shift ;;
+	--cases) cases=,$2,; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	*) echo "usage: $0 [--builddir DIR] [--srcdir DIR] [--nchan|--no-nchan] [--quick] [--out FILE]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--builddir DIR] [--srcdir DIR] [--nchan|--no-nchan] [--quick] [--cases LIST] [--out FILE]" >&2; exit 2 ;;
 	esac
 done
 [ -n "$out" ] || out=$srcdir/doc/BENCHMARKS.md
 
 RINGCASTD=$builddir/ringcastd
 BENCH=$builddir/contrib/bench/ringcast-bench
+WRITE_FLOOR=$builddir/contrib/bench/write-floor
 NCHAN_MODULE=/usr/lib/nginx/modules/ngx_nchan_module.so
 RUN=$builddir/bench-run
 RESULTS=$RUN/results.txt
@@ -56,7 +61,8 @@ if [ "$nchan" = yes ] && ! [ -f $NCHAN_MODULE ]; then
 	echo "nchan is not installed: apt-get install -y nginx-light libnginx-mod-nchan" >&2
 	exit 1
 fi
-[ -x "$RINGCASTD" ] && [ -x "$BENCH" ] || { echo "build first: make" >&2; exit 1; }
+[ -x "$RINGCASTD" ] && [ -x "$BENCH" ] && [ -x "$WRITE_FLOOR" ] ||
+    { echo "build first: make" >&2; exit 1; }
 
 rm -rf "$RUN"
 mkdir -p "$RUN"
@@ -151,10 +157,15 @@ stop_server() {
 trap 'stop_server' EXIT
 trap 'stop_server; exit 130' INT TERM
 
+wanted() {	# name
+	[ -z "$cases" ] || case $cases in *,$1,*) ;; *) false ;; esac
+}
+
 # run_case NAME FLAVOUR WORKERS BOUND ringcast-bench-args...
 run_case() {
 	name=$1 flavour=$2 workers=$3 bound=$4
 	shift 4
+	wanted "$name" || return 0
 	case $flavour in
 	ringcast) start_ringcast "$workers"; extra="-a $RC_ADMIN" ;;
 	nchan) start_nchan "$workers"; extra= ;;
@@ -171,6 +182,20 @@ run_case() {
 	stop_server
 }
 
+# The CPU time of one lone write(2) to a loopback TCP peer, the floor the
+# servers' CPU per delivery is set against.
+write_floor() {	# write-floor-args...
+	wanted write-floor || return 0
+	echo "== write-floor: write-floor $*" >&2
+	line=$(timeout 120 "$WRITE_FLOOR" -T 60 "$@" 2>"$RUN/write-floor.err" |
+	    grep '^RESULT' || true)
+	[ -n "$line" ] || line="RESULT mode=none error=no-result"
+	echo "$line" >&2
+	echo "CASE name=write-floor flavour=host workers=0 $line" >> "$RESULTS"
+}
+
+# The long bounds (-T) are for nchan, which publishes ~2,400/s to many
+# topics and takes minutes to refuse 150,000 subscribers.
 suite() {	# flavour
 	f=$1
 	if [ $quick = 1 ]; then
@@ -179,9 +204,13 @@ suite() {	# flavour
 		run_case fanout-10k $f 2 60 -m fanout -n 1000 -e 20 -P 4 -d 64
 		run_case latency $f 2 60 -m latency -n 100 -r 200 -e 400 -P 2
 		run_case latency-50 $f 2 60 -m latency -n 100 -r 50 -e 100 -P 2
+		run_case latency-20 $f 2 60 -m latency -n 100 -r 20 -e 40 -P 2
+		run_case topics-paced $f 2 60 -m topics -n 200 -N 20 -e 2000 -r 1000 -P 2
+		run_case topics-max $f 2 60 -m topics -n 200 -N 20 -e 2000 -P 2
 		run_case replay $f 2 60 -m replay -e 5000 -d 64
 		run_case publish $f 2 60 -m publish -e 5000
-		run_case maxsubs $f 4 120 -m idle -n 5000 -P 5 -e 1
+		run_case batch $f 2 60 -m batch -e 10000 -b 1000
+		run_case maxsubs $f 8 120 -m idle -n 5000 -P 5 -e 1
 		return
 	fi
 	run_case idle $f 2 180 -m idle -n 10000 -P 2 -e 1
@@ -189,13 +218,22 @@ suite() {	# flavour
 	run_case fanout-10k $f 2 240 -m fanout -n 10000 -e 200 -P 4 -d 64
 	run_case latency $f 2 120 -m latency -n 1000 -r 200 -e 2000 -P 2
 	run_case latency-50 $f 2 120 -m latency -n 1000 -r 50 -e 1000 -P 2
+	run_case latency-20 $f 2 120 -m latency -n 1000 -r 20 -e 300 -P 2
+	run_case topics-paced $f 2 240 -m topics -n 30000 -N 3000 -e 48000 -r 8000 -P 4
+	run_case topics-max $f 2 240 -m topics -n 30000 -N 3000 -e 48000 -P 4
 	run_case replay $f 2 240 -m replay -e 100000 -d 64
 	run_case publish $f 2 120 -m publish -e 50000
-	run_case maxsubs $f 4 400 -m idle -n 80000 -P 6 -e 1 -g 60
+	run_case batch $f 2 120 -m batch -e 200000 -b 1000
+	run_case maxsubs $f 8 400 -m idle -n 150000 -P 10 -e 1 -g 60
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M UTC')
+if [ $quick = 1 ]; then
+	write_floor -n 5000
+else
+	write_floor -n 50000
+fi
 suite ringcast
 [ "$nchan" = yes ] && suite nchan
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
