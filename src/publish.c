@@ -190,7 +190,7 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, 1);
 	if (s->wake != NULL)
-		wake_notify(s->wake, topic.id);
+		wake_notify(s->wake, s->wake_slot, topic.id);
 	snprintf(body, sizeof(body), "{\"id\":\"%llu\"}\n",
 	    (unsigned long long)seq);
 	snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: %llu\r\n",
@@ -272,7 +272,8 @@ publish_batch(struct serve *s, struct conn *c)
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, b.n);
 	if (s->wake != NULL)
-		wake_notify_topics(s->wake, topics, b.n);
+		wake_notify_topics(s->wake, s->wake_slot, topics,
+		    b.n);
 	if (batch_ids_json(&body, first, b.n) == -1) {
 		/* Appended: the client must not retry, so no 5xx here. */
 		buf_free(&body);

@@ -228,7 +228,7 @@ worker_demo_publish(struct worker *w)
 	if (len > 0 &&
 	    ring_append(w->serve.ring, topic.id, body, len, &seq) == 0) {
 		metrics_add(w->serve.slot, METRICS_EVENTS_PUBLISHED, 1);
-		wake_notify(w->serve.wake, topic.id);
+		wake_notify(w->serve.wake, w->serve.wake_slot, topic.id);
 	}
 }
 
