@@ -747,8 +747,9 @@ stream_fanout(struct serve *s)
 			stream_flush(s, c);
 	}
 	/* Streams queued again during the round go first next time. */
-	memmove(s->pending, s->pending + n,
-	    (s->npending - n) * sizeof(*s->pending));
+	if (s->npending > n)
+		memmove(s->pending, s->pending + n,
+		    (s->npending - n) * sizeof(*s->pending));
 	s->npending -= n;
 	return n;
 }
