@@ -1163,6 +1163,54 @@ test_catalog_token_add_materialises_a_member(void **state)
 	    "room/1", secret, &tok), CATALOG_NOT_FOUND);
 }
 
+/* A catalog written by a build without families: no "members" database. */
+static void
+drop_members_db(const char *path)
+{
+	MDB_env		*env;
+	MDB_txn		*txn;
+	MDB_dbi		 dbi;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "members", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+test_catalog_old_catalog_without_members_opens(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	struct catalog_token	 tok;
+	char			 secret[TOKEN_SECRET_LEN + 1];
+	uint32_t		 news;
+
+	news = add_topic(f, "news", 0);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "news", secret, &tok);
+	catalog_close(f->cat);
+	f->cat = NULL;
+	drop_members_db(f->path);
+	/* Read-only, as ringcastctl topic list opens it: no members. */
+	reopen(f, CATALOG_RDONLY);
+	assert_int_equal(catalog_topic_lookup(f->cat, "news", 4, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, secret, news, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, secret, news + 1, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+	/* Read-write makes the database, and families work. */
+	reopen(f, 0);
+	add_topic(f, "user/*", 0);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_true(t.id > news);
+}
+
 static void
 test_catalog_concurrent_first_use_gives_one_id(void **state)
 {
@@ -1231,6 +1279,7 @@ main(void)
 		T(test_catalog_family_token_covers_its_members),
 		T(test_catalog_token_add_materialises_a_member),
 		T(test_catalog_concurrent_first_use_gives_one_id),
+		T(test_catalog_old_catalog_without_members_opens),
 #undef T
 	};
 
