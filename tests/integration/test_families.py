@@ -133,3 +133,15 @@ def test_without_auto_create_a_subscribe_creates_nothing(server):
     assert status_of(server, "/events/orders/17")[0] == 404
     assert server.ctl("topic", "show", "orders/17",
                       check=False).returncode == 1
+
+
+def test_family_publish_token(make_server):
+    srv = make_server(start=False, publish={"require_token": "yes"})
+    srv.ctl("topic", "add", "user/*")
+    srv.ctl("topic", "add", "room/*")
+    token = srv.token("--publish", "--topic", "user/*")
+    srv.start()
+    srv.publish("user/5", "x", expect=401)
+    assert srv.publish("user/5", "x", token=token) > 0
+    assert srv.publish("user/6", "y", token=token) > 0
+    srv.publish("room/5", "x", token=token, expect=403)
