@@ -82,7 +82,8 @@ admin_topic(struct serve *s, struct conn *c, const char *name)
 		    "catalog unavailable");
 		return;
 	}
-	res = catalog_topic_lookup(s->cat, name, strlen(name), &topic);
+	/* A family's member not used yet is reported, not stored: id 0. */
+	res = catalog_topic_resolve(s->cat, name, strlen(name), 0, &topic);
 	if (res == CATALOG_NOT_FOUND) {
 		conn_error(s, c, 404, NULL, "unknown topic '%s'", name);
 		return;
@@ -93,9 +94,11 @@ admin_topic(struct serve *s, struct conn *c, const char *name)
 		    "catalog unavailable");
 		return;
 	}
-	if (s->wake != NULL)
+	newest = retained = 0;
+	if (s->wake != NULL && topic.id != 0)
 		streams = wake_topic_streams(s->wake, topic.id);
-	ring_topic_stats(s->ring, topic.id, &newest, &retained);
+	if (topic.id != 0)
+		ring_topic_stats(s->ring, topic.id, &newest, &retained);
 	/* Ids are strings, as in a publish's answer; null when none. */
 	if (newest != 0)
 		snprintf(id, sizeof(id), "\"%llu\"", (unsigned long long)newest);

@@ -59,22 +59,6 @@ publish_utf8_valid(const unsigned char *s, size_t len)
 	return 1;
 }
 
-/* Look up (or, when configured, create) a topic for a publish. */
-static enum catalog_result
-publish_topic(struct serve *s, const char *name,
-    struct catalog_topic *topic)
-{
-	enum catalog_result	 res;
-
-	res = catalog_topic_lookup(s->cat, name, strlen(name), topic);
-	if (res != CATALOG_NOT_FOUND || !s->conf->auto_create_topics)
-		return res;
-	res = catalog_topic_add(s->cat, name, 0, "", topic);
-	if (res == CATALOG_EXISTS)
-		res = catalog_topic_lookup(s->cat, name, strlen(name), topic);
-	return res;
-}
-
 /*
  * Find topic name and check that the request may publish to it.  where is
  * "" or "line N: " (a batch), put before each error.  0, or -1 when the
@@ -88,7 +72,7 @@ publish_authorize(struct serve *s, struct conn *c, const char *name,
 	enum catalog_result	 res;
 	const char		*bearer;
 
-	res = publish_topic(s, name, topic);
+	res = serve_topic(s, name, topic);
 	if (res == CATALOG_NOT_FOUND) {
 		conn_error(s, c, 404, NULL, "%sunknown topic '%s'", where, name);
 		return -1;

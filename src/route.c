@@ -37,8 +37,7 @@ route_stream_topics(struct serve *s, struct conn *c, char **names,
 			    "catalog unavailable, retry later");
 			return -1;
 		}
-		res = catalog_topic_lookup(s->cat, names[i], strlen(names[i]),
-		    &topic);
+		res = serve_topic(s, names[i], &topic);
 		if (res == CATALOG_NOT_FOUND) {
 			conn_error(s, c, 404, NULL, "unknown topic '%s'",
 			    names[i]);

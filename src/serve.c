@@ -92,3 +92,13 @@ serve_catalog(struct serve *s)
 	}
 	return 0;
 }
+
+enum catalog_result
+serve_topic(struct serve *s, const char *name, struct catalog_topic *topic)
+{
+	int	 flags = CATALOG_RESOLVE_MATERIALISE;
+
+	if (s->conf->auto_create_topics)
+		flags |= CATALOG_RESOLVE_AUTO_CREATE;
+	return catalog_topic_resolve(s->cat, name, strlen(name), flags, topic);
+}

@@ -34,6 +34,8 @@ static const struct {
 	{ "b", 0 },
 	{ "x/y:z", 0 },
 	{ "priv", CATALOG_TOPIC_PRIVATE },
+	{ "fam/*", 0 },				/* fam/<any> streams */
+	{ "pfam:*", CATALOG_TOPIC_PRIVATE },
 };
 
 int

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "ringcast/catalog.h"
 #include "ringcast/window.h"
 
 struct catalog;
@@ -76,5 +77,11 @@ void	serve_free(struct serve *s);
 /* Open the catalog if it is not open (at most once a second); 0 when it is
  * open, -1 (logged) when it cannot be. */
 int	serve_catalog(struct serve *s);
+/* The topic a client names, for a stream or a publish: the catalog's
+ * resolution (catalog_topic_resolve) with family members materialised and,
+ * under auto_create_topics, unknown names created.  The catalog must be
+ * open (serve_catalog).  May write the catalog once per new topic. */
+enum catalog_result serve_topic(struct serve *s, const char *name,
+	    struct catalog_topic *topic);
 
 #endif
