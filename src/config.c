@@ -29,6 +29,7 @@ enum key_type {
 	KEY_STRING,
 	KEY_LISTEN,
 	KEY_ADMIN_LISTEN,
+	KEY_PROXIES,
 	KEY_WORKERS,
 	KEY_SYNC,
 	KEY_ORIGINS,
@@ -59,6 +60,7 @@ static const struct key keys[] = {
 	{ "server", "listen", KEY_LISTEN, 0, 0, 0, 0, "127.0.0.1:8080" },
 	{ "server", "admin_listen", KEY_ADMIN_LISTEN, 0, 0, 0, 0,
 	    "127.0.0.1:8081" },
+	{ "server", "trusted_proxies", KEY_PROXIES, 0, 0, 0, 0, "" },
 	{ "server", "workers", KEY_WORKERS, OFF(workers), 0, 1, 256, "auto" },
 	{ "server", "user", KEY_STRING, OFF(user), SZ(user), 0, 0, "" },
 	{ "server", "pidfile", KEY_STRING, OFF(pidfile), SZ(pidfile), 0, 0,
@@ -308,6 +310,43 @@ config_parse_addr(const char *text, struct config_addr *addr)
 	return -1;
 }
 
+int
+config_parse_cidr(const char *text, struct config_cidr *cidr)
+{
+	char		 host[64];
+	const char	*slash, *errstr = NULL;
+	size_t		 hostlen, bits, i;
+	long long	 prefix;
+
+	memset(cidr, 0, sizeof(*cidr));
+	slash = strchr(text, '/');
+	hostlen = slash != NULL ? (size_t)(slash - text) : strlen(text);
+	if (hostlen == 0 || hostlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	if (inet_pton(AF_INET, host, cidr->addr) == 1) {
+		cidr->family = AF_INET;
+		bits = 32;
+	} else if (inet_pton(AF_INET6, host, cidr->addr) == 1) {
+		cidr->family = AF_INET6;
+		bits = 128;
+	} else
+		return -1;
+	prefix = (long long)bits;
+	if (slash != NULL) {
+		prefix = strtonum(slash + 1, 0, (long long)bits, &errstr);
+		if (errstr != NULL || slash[1] == '\0')
+			return -1;
+	}
+	cidr->prefix = (uint8_t)prefix;
+	/* "10.1.2.3/8" is a typo more often than a network: refuse it. */
+	for (i = (size_t)prefix; i < bits; i++)
+		if (cidr->addr[i / 8] & (0x80 >> (i % 8)))
+			return -1;
+	return 0;
+}
+
 /* Trim spaces at both ends, in place. */
 static char *
 trim(char *s)
@@ -322,9 +361,55 @@ trim(char *s)
 	return s;
 }
 
+/* The next item of a comma-separated list being cut by strtok_r (buf the
+ * first time, then NULL), trimmed; empty items are skipped.  NULL at the
+ * end. */
+static char *
+next_item(char *buf, char **save)
+{
+	char	*item;
+
+	while ((item = strtok_r(buf, ",", save)) != NULL) {
+		buf = NULL;
+		item = trim(item);
+		if (*item != '\0')
+			return item;
+	}
+	return NULL;
+}
+
+/* An address of a listen list, optionally followed by its mark:
+ * "127.0.0.1:8443 proxy_protocol" (only where marks are allowed). */
+static int
+parse_listen_item(struct parse *p, const char *key, char *item,
+    struct config_addr *addr, int marks)
+{
+	char	*mark;
+
+	mark = item + strcspn(item, " \t");
+	if (*mark != '\0') {
+		*mark++ = '\0';
+		mark = trim(mark);
+	}
+	if (config_parse_addr(item, addr) == -1) {
+		parse_error(p, p->line, "%s: bad address '%s' "
+		    "(want 127.0.0.1:8080 or [::1]:8080)", key, item);
+		return -1;
+	}
+	if (*mark == '\0')
+		return 0;
+	if (marks && strcmp(mark, "proxy_protocol") == 0) {
+		addr->proxy_protocol = 1;
+		return 0;
+	}
+	parse_error(p, p->line, "%s: unknown option '%s' after %s%s", key,
+	    mark, item, marks ? " (want proxy_protocol)" : "");
+	return -1;
+}
+
 static int
 parse_addr_list(struct parse *p, const char *key, const char *value,
-    struct config_addr *list, size_t *count, int required)
+    struct config_addr *list, size_t *count, int required, int marks)
 {
 	char	 buf[1024], *item, *save = NULL;
 
@@ -333,27 +418,53 @@ parse_addr_list(struct parse *p, const char *key, const char *value,
 		parse_error(p, p->line, "%s: value too long", key);
 		return -1;
 	}
-	for (item = strtok_r(buf, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
-		item = trim(item);
-		if (*item == '\0')
-			continue;
+	for (item = next_item(buf, &save); item != NULL;
+	    item = next_item(NULL, &save)) {
 		if (*count == CONFIG_LISTEN_MAX) {
 			parse_error(p, p->line, "%s: more than %d addresses",
 			    key, CONFIG_LISTEN_MAX);
 			return -1;
 		}
-		if (config_parse_addr(item, &list[*count]) == -1) {
-			parse_error(p, p->line, "%s: bad address '%s' "
-			    "(want 127.0.0.1:8080 or [::1]:8080)", key, item);
+		if (parse_listen_item(p, key, item, &list[*count], marks) ==
+		    -1)
 			return -1;
-		}
 		(*count)++;
 	}
 	if (required && *count == 0) {
 		parse_error(p, p->line, "%s: at least one address is required",
 		    key);
 		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_proxies(struct parse *p, const char *value)
+{
+	struct config	*c = &p->conf;
+	char		 buf[2048], *item, *save = NULL;
+
+	c->ntrusted_proxies = 0;
+	if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf)) {
+		parse_error(p, p->line, "[server] trusted_proxies: value too "
+		    "long");
+		return -1;
+	}
+	for (item = next_item(buf, &save); item != NULL;
+	    item = next_item(NULL, &save)) {
+		if (c->ntrusted_proxies == CONFIG_PROXIES_MAX) {
+			parse_error(p, p->line, "[server] trusted_proxies: "
+			    "more than %d networks", CONFIG_PROXIES_MAX);
+			return -1;
+		}
+		if (config_parse_cidr(item,
+		    &c->trusted_proxies[c->ntrusted_proxies]) == -1) {
+			parse_error(p, p->line, "[server] trusted_proxies: bad "
+			    "network '%s' (want 10.0.0.0/8, fd00::/8 or an "
+			    "address, with no host bits set)", item);
+			return -1;
+		}
+		c->ntrusted_proxies++;
 	}
 	return 0;
 }
@@ -482,10 +593,12 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 		return 0;
 	case KEY_LISTEN:
 		return parse_addr_list(p, "[server] listen", value,
-		    p->conf.listen, &p->conf.nlisten, 1);
+		    p->conf.listen, &p->conf.nlisten, 1, 1);
 	case KEY_ADMIN_LISTEN:
 		return parse_addr_list(p, "[server] admin_listen", value,
-		    p->conf.admin_listen, &p->conf.nadmin_listen, 0);
+		    p->conf.admin_listen, &p->conf.nadmin_listen, 0, 0);
+	case KEY_PROXIES:
+		return parse_proxies(p, value);
 	case KEY_WORKERS:
 		if (strcmp(value, "auto") == 0) {
 			p->conf.workers = 0;
@@ -593,6 +706,7 @@ check_whole(struct parse *p)
 {
 	struct config	*c = &p->conf;
 	uint64_t	 frame_max;
+	size_t		 i;
 
 	if (c->ring_path[0] == '\0')
 		parse_error(p, 0, "[ring] path: must not be empty");
@@ -600,6 +714,11 @@ check_whole(struct parse *p)
 		parse_error(p, 0, "[catalog] path: must not be empty");
 	if (c->log_target[0] == '\0')
 		parse_error(p, 0, "[log] target: must not be empty");
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].proxy_protocol && c->ntrusted_proxies == 0)
+			parse_error(p, 0, "[server] listen: %s proxy_protocol "
+			    "needs [server] trusted_proxies (the proxies "
+			    "allowed to connect there)", c->listen[i].text);
 	/* The ring takes frames of up to a quarter of its size.  Ordinary
 	 * text encodes to little more than itself; data made mostly of line
 	 * ends grows up to 7 times and is refused with 413 at publish. */

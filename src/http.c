@@ -85,6 +85,7 @@ header_classify(struct http_reader *r)
 		{ "access-control-request-method", HTTP_SEEN_ACR_METHOD },
 		{ "host", HTTP_SEEN_HOST },
 		{ "content-type", HTTP_SEEN_CONTENT_TYPE },
+		{ "x-forwarded-for", HTTP_SEEN_FORWARDED_FOR },
 	};
 	size_t	 i;
 
@@ -152,6 +153,45 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 	}
 }
 
+/*
+ * Append to X-Forwarded-For, keeping its right end: when the value outgrows
+ * the buffer, whole hops are dropped from the left (the client's own claims,
+ * furthest from us), and a hop whose start was dropped is dropped whole, so
+ * what is kept is always a list of complete hops.  O(HTTP_FORWARDED_MAX).
+ */
+static void
+reader_forwarded(struct http_reader *r, const char *at, size_t len)
+{
+	char		*ff = r->req.forwarded_for;
+	size_t		 have = strlen(ff), cap = sizeof(r->req.forwarded_for) - 1;
+	const char	*comma;
+
+	for (;;) {
+		if (r->forwarded_skip) {
+			if ((comma = memchr(at, ',', len)) == NULL)
+				return;
+			len -= (size_t)(comma + 1 - at);
+			at = comma + 1;
+			r->forwarded_skip = 0;
+		}
+		if (have + len <= cap)
+			break;
+		r->req.overlong |= HTTP_SEEN_FORWARDED_FOR;
+		if ((comma = memchr(ff, ',', have)) != NULL) {
+			have -= (size_t)(comma + 1 - ff);
+			memmove(ff, comma + 1, have + 1);
+		} else {
+			/* The kept part is the start of a hop that goes on
+			 * in at: drop it and the rest of that hop. */
+			have = 0;
+			ff[0] = '\0';
+			r->forwarded_skip = 1;
+		}
+	}
+	memcpy(ff + have, at, len);
+	ff[have + len] = '\0';
+}
+
 static int
 on_header_value(http_parser *p, const char *at, size_t len)
 {
@@ -167,13 +207,22 @@ on_header_value(http_parser *p, const char *at, size_t len)
 		r->field_in_value = 1;
 		header_classify(r);
 		if (r->target != 0) {
-			/* A repeated header we read is ambiguous: refuse. */
-			if ((r->req.seen & r->target) &&
+			/* A repeated header we read is ambiguous: refuse.
+			 * X-Forwarded-For is a list: its lines are one. */
+			if (r->target == HTTP_SEEN_FORWARDED_FOR) {
+				r->forwarded_skip = 0;
+				if (r->req.forwarded_for[0] != '\0')
+					reader_forwarded(r, ",", 1);
+			} else if ((r->req.seen & r->target) &&
 			    r->target != HTTP_SEEN_ACR_METHOD)
 				return reader_fail(r, 400,
 				    "repeated header field");
 			r->req.seen |= r->target;
 		}
+	}
+	if (r->target == HTTP_SEEN_FORWARDED_FOR) {
+		reader_forwarded(r, at, len);
+		return 0;
 	}
 	dst = target_buffer(&r->req, r->target, &cap);
 	if (dst == NULL)

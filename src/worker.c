@@ -189,6 +189,8 @@ worker_accept(struct worker *w, struct worker_listener *l)
 			close(fd);
 			continue;
 		}
+		if (l->proxy_protocol && conn_expect_proxy(&w->serve, c) == -1)
+			continue;
 		if (!l->admin && (w->serve.nconns & 15) == 0)
 			worker_balance(w);
 		memset(&ev, 0, sizeof(ev));
@@ -442,6 +444,9 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	for (i = 0; i < p->nlisten; i++, n++) {
 		w->listeners[n].kind = WORKER_KIND_LISTENER;
 		w->listeners[n].fd = p->listen_fds[i];
+		/* listen_fds are the sockets of conf->listen, in order. */
+		w->listeners[n].proxy_protocol =
+		    p->conf->listen[i].proxy_protocol;
 	}
 	for (i = 0; i < p->nadmin; i++, n++) {
 		w->listeners[n].kind = WORKER_KIND_LISTENER;

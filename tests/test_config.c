@@ -332,6 +332,44 @@ test_config_rejects_bad_listen(void **state)
 }
 
 static void
+test_config_listen_marks_proxy_protocol_listeners(void **state)
+{
+	struct config	 conf;
+
+	assert_int_equal(load(*state, "[server]\nlisten = 127.0.0.1:8080, "
+	    "127.0.0.1:8443 proxy_protocol, [::1]:8444  proxy_protocol\n"
+	    "trusted_proxies = 127.0.0.1, 10.0.0.0/8 , fd00::/8\n", &conf), 0);
+	assert_int_equal(conf.nlisten, 3);
+	assert_false(conf.listen[0].proxy_protocol);
+	assert_true(conf.listen[1].proxy_protocol);
+	assert_true(conf.listen[2].proxy_protocol);
+	/* The text names the socket alone, so a reload that only adds the
+	 * mark keeps the socket. */
+	assert_string_equal(conf.listen[1].text, "127.0.0.1:8443");
+	assert_string_equal(conf.listen[2].text, "[::1]:8444");
+	assert_int_equal(conf.ntrusted_proxies, 3);
+	assert_int_equal(conf.trusted_proxies[1].prefix, 8);
+	assert_int_equal(conf.trusted_proxies[2].family, AF_INET6);
+}
+
+static void
+test_config_rejects_bad_proxy_settings(void **state)
+{
+	assert_error(*state, "[server]\nlisten = 127.0.0.1:8443 "
+	    "proxy_protocol\n", "[server] listen: 127.0.0.1:8443 "
+	    "proxy_protocol needs [server] trusted_proxies");
+	assert_error(*state, "[server]\nlisten = 127.0.0.1:8443 proxy\n",
+	    ":2: [server] listen: unknown option 'proxy' after "
+	    "127.0.0.1:8443");
+	assert_error(*state, "[server]\nadmin_listen = 127.0.0.1:8443 "
+	    "proxy_protocol\n", ":2: [server] admin_listen: unknown option");
+	assert_error(*state, "[server]\ntrusted_proxies = 10.1.2.3/8\n",
+	    ":2: [server] trusted_proxies: bad network '10.1.2.3/8'");
+	assert_error(*state, "[server]\ntrusted_proxies = nginx\n",
+	    ":2: [server] trusted_proxies: bad network 'nginx'");
+}
+
+static void
 test_config_rejects_bad_sync(void **state)
 {
 	assert_error(*state, "[ring]\nsync = always\n",
@@ -430,6 +468,8 @@ main(void)
 		T(test_config_rejects_bad_workers),
 		T(test_config_rejects_bad_slots),
 		T(test_config_rejects_bad_listen),
+		T(test_config_listen_marks_proxy_protocol_listeners),
+		T(test_config_rejects_bad_proxy_settings),
 		T(test_config_rejects_bad_sync),
 		T(test_config_rejects_bad_origin),
 		T(test_config_rejects_bad_log_level),

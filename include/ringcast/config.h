@@ -15,12 +15,22 @@
 
 #define CONFIG_LISTEN_MAX	8
 #define CONFIG_ORIGINS_MAX	16
+#define CONFIG_PROXIES_MAX	32
 #define CONFIG_DEFAULT_FILE	RC_SYSCONFDIR "/ringcast/ringcast.conf"
 
 struct config_addr {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	char			 text[64];	/* as written: "127.0.0.1:8080" */
+	int			 proxy_protocol; /* listen: each connection
+						 * opens with a PROXY header */
+};
+
+/* A network of [server] trusted_proxies: "10.0.0.0/8", "::1". */
+struct config_cidr {
+	sa_family_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t			 prefix;	/* bits that must match */
+	uint8_t			 addr[16];	/* host bits are zero */
 };
 
 enum config_sync {
@@ -42,6 +52,9 @@ struct config {
 	uint64_t		 drain_timeout_ms;
 	uint64_t		 reload_spread_ms;
 	int			 demo;		/* serve the demo page at / */
+	/* Whose X-Forwarded-For and PROXY headers are believed. */
+	struct config_cidr	 trusted_proxies[CONFIG_PROXIES_MAX];
+	size_t			 ntrusted_proxies;
 
 	/* [ring] */
 	char			 ring_path[PATH_MAX];
@@ -97,5 +110,8 @@ int	config_parse_size(const char *text, uint64_t *bytes);
 int	config_parse_duration(const char *text, uint64_t *ms);
 int	config_parse_bool(const char *text, int *value);
 int	config_parse_addr(const char *text, struct config_addr *addr);
+/* "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128); host bits
+ * below the prefix must be zero. */
+int	config_parse_cidr(const char *text, struct config_cidr *cidr);
 
 #endif

@@ -38,6 +38,7 @@ enum conn_flag {
 	CONN_EOF = 0x0040,	/* the peer closed its side */
 	CONN_SERVED = 0x0080,	/* answered a request (keep-alive idle) */
 	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
+	CONN_PROXY_WAIT = 0x0200, /* its PROXY header is still to come */
 };
 
 /* Request-phase state, freed once a stream is under way. */
@@ -46,6 +47,10 @@ struct conn_io {
 	struct buf		 out;		/* answer or control bytes */
 	char			*pending;	/* bytes of a pipelined request */
 	size_t			 pendinglen;
+	/* The peer (or what its PROXY header named), and the client the
+	 * current request is charged to (X-Forwarded-For, if believed). */
+	struct sockaddr_storage	 peer;
+	struct sockaddr_storage	 client;
 };
 
 /* A stream's place among the streams of one topic (stream.c's index). */
@@ -79,6 +84,10 @@ struct conn {
  * allocation failure (the socket is the caller's to close then). */
 struct conn *conn_new(struct serve *s, int fd, int admin,
 	    const struct sockaddr_storage *peer);
+/* On a proxy_protocol listener: the peer must be a trusted proxy and its
+ * PROXY header comes first; 0, or -1 when the connection was closed (an
+ * untrusted peer). */
+int	conn_expect_proxy(struct serve *s, struct conn *c);
 /* Close the socket and release what the connection holds; it moves to
  * serve->closed and is freed by conn_reap(), so a stale event is harmless.
  * A stream must have left the topic index first (stream_close does). */

@@ -18,6 +18,7 @@
 #define HTTP_EVENT_ID_MAX	64
 #define HTTP_EVENT_TYPE_MAX	64
 #define HTTP_CONTENT_TYPE_MAX	64
+#define HTTP_FORWARDED_MAX	512
 
 /* A growable output buffer with a write offset; owned by whoever holds it. */
 struct buf {
@@ -35,6 +36,7 @@ enum http_header_seen {
 	HTTP_SEEN_ACR_METHOD = 0x10,
 	HTTP_SEEN_HOST = 0x20,
 	HTTP_SEEN_CONTENT_TYPE = 0x40,
+	HTTP_SEEN_FORWARDED_FOR = 0x100,	/* may repeat: joined with ", " */
 };
 
 struct http_request {
@@ -50,6 +52,9 @@ struct http_request {
 	char		 event_type[HTTP_EVENT_TYPE_MAX + 1];
 	char		 origin[HTTP_ORIGIN_MAX + 1];
 	char		 content_type[HTTP_CONTENT_TYPE_MAX + 1];
+	/* X-Forwarded-For: its right-most whole hops (overlong: some of the
+	 * left-most were dropped), the ones nearest to us that matter. */
+	char		 forwarded_for[HTTP_FORWARDED_MAX + 1];
 	char		*body;		/* owned; bodylen bytes */
 	size_t		 bodylen;
 };
@@ -82,6 +87,7 @@ struct http_reader {
 	unsigned int		 target;	/* enum http_header_seen bit */
 	size_t			 targetlen;
 	size_t			 bodycap;
+	int			 forwarded_skip; /* dropping a cut hop */
 	/* Chunked framing the parser takes on trust: see http.c. */
 	int			 chunked;
 	int			 last_chunk;

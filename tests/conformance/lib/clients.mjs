@@ -24,11 +24,12 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
   '--disable-quic', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-// One browser per test file, with a fresh profile.
-export async function launchBrowser() {
+// One browser per test file, with a fresh profile; args: more command-line
+// switches (--ignore-certificate-errors for a self-signed proxy).
+export async function launchBrowser({ args = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args],
     timeout: 30000,
   });
   return {
