@@ -42,6 +42,7 @@ struct config {
 	uint64_t		 drain_timeout_ms;
 	uint64_t		 reload_spread_ms;
 	int			 demo;		/* serve the demo page at / */
+	char			 admin_token[128]; /* empty: no guard */
 
 	/* [ring] */
 	char			 ring_path[PATH_MAX];

@@ -38,6 +38,7 @@ enum conn_flag {
 	CONN_EOF = 0x0040,	/* the peer closed its side */
 	CONN_SERVED = 0x0080,	/* answered a request (keep-alive idle) */
 	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
+	CONN_STATS = 0x0200,	/* stream: the admin stats stream (stats.c) */
 };
 
 /* Request-phase state, freed once a stream is under way. */
