@@ -179,7 +179,8 @@ admin_topics(struct serve *s, struct conn *c)
 	/* Catalog ids are unique: sorted, they are what the scan wants. */
 	for (i = 0; i < t.n; i++)
 		st[i].topic = t.topics[i].id;
-	qsort(st, t.n, sizeof(*st), admin_stat_cmp);
+	if (t.n > 0)
+		qsort(st, t.n, sizeof(*st), admin_stat_cmp);
 	ring_topics_scan(s->ring, st, t.n, 0);
 	/*
 	 * Per-topic retention settings come with topic history (DESIGN

@@ -169,7 +169,8 @@ stats_render_topics(struct serve *s, struct buf *out)
 		log_warnx("stats: %s", catalog_error(s->cat));
 	for (i = 0; i < b.n; i++)
 		scan[i].topic = b.top[i].topic;
-	qsort(scan, b.n, sizeof(scan[0]), stats_stat_cmp);
+	if (b.n > 0)
+		qsort(scan, b.n, sizeof(scan[0]), stats_stat_cmp);
 	/* Events after the sample before the newest: the last second's. */
 	have_rate = st != NULL && st->n >= 2;
 	if (have_rate)

@@ -120,6 +120,31 @@ def test_stats_snapshot_names_the_busiest_topics(make_server):
     s.close()
 
 
+def test_stats_stream_carries_no_ring_events(make_server):
+    """A stats stream follows no topic: it must not be handed the ring's
+    frames (to the ring, no topics would mean every topic), not even when
+    a batch outruns the worker's window and every stream is flushed."""
+    srv = make_server(start=False, server={"workers": "1"},
+                      ring={"slots": "32"})
+    srv.ctl("topic", "add", "news")
+    srv.start()
+    s = stats_stream(srv)
+    snapshot(s)
+    # Two batches pipelined: served in one read, 60 events > 32 frames.
+    body = "".join(json.dumps({"topic": "news", "data": f"e{i}"}) + "\n"
+                   for i in range(30)).encode()
+    req = (b"POST /publish HTTP/1.1\r\nHost: x\r\n"
+           b"Content-Type: application/x-ndjson\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    status, _, _ = srv.raw(req + req)
+    assert status == 201
+    for _ in range(3):
+        ev = s.events(1, timeout=5)[0]
+        assert "counters" in json.loads(ev["data"]), ev
+    assert s.last_id is None
+    s.close()
+
+
 def test_stats_stream_ends_cleanly_on_drain(server):
     s = stats_stream(server)
     snapshot(s)
