@@ -70,6 +70,8 @@ static const struct key keys[] = {
 	{ "server", "reload_spread", KEY_DURATION, OFF(reload_spread_ms), 0,
 	    0, 10 * MIN, "5s" },
 	{ "server", "demo", KEY_BOOL, OFF(demo), 0, 0, 1, "no" },
+	{ "server", "admin_token", KEY_STRING, OFF(admin_token),
+	    SZ(admin_token), 0, 0, "" },
 	{ "ring", "path", KEY_STRING, OFF(ring_path), SZ(ring_path), 0, 0,
 	    RC_LOCALSTATEDIR "/lib/ringcast/ring" },
 	{ "ring", "size", KEY_SIZE64, OFF(ring_size), 0, 64 * KB, 64 * GB,

@@ -31,12 +31,13 @@
 static void	conn_write_out(struct serve *, struct conn *);
 static void	conn_read_request(struct serve *, struct conn *);
 
+/* Admin connections stay admin ones even as streams (stream_become). */
 static enum metrics_conn_kind
 conn_kind(const struct conn *c)
 {
-	if (c->state == CONN_STREAM)
-		return METRICS_CONN_STREAM;
-	return (c->flags & CONN_ADMIN) ? METRICS_CONN_ADMIN :
+	if (c->flags & CONN_ADMIN)
+		return METRICS_CONN_ADMIN;
+	return c->state == CONN_STREAM ? METRICS_CONN_STREAM :
 	    METRICS_CONN_REQUEST;
 }
 
@@ -115,6 +116,10 @@ conn_new(struct serve *s, int fd, int admin,
 	/* Caps are checked before this connection is counted. */
 	if (conn_over_cap(s, c, 0))
 		c->flags |= CONN_OVER_CAP;
+	if (!admin)
+		metrics_add(s->slot, (c->flags & CONN_OVER_CAP) ?
+		    METRICS_CONNECTIONS_REJECTED : METRICS_CONNECTIONS_ACCEPTED,
+		    1);
 	metrics_conn_add(s->slot, conn_kind(c), 1);
 	metrics_addr_add(s->slot, c->addr_bucket, 1);
 	TAILQ_INSERT_TAIL(&s->requests, c, link);

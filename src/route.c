@@ -253,19 +253,8 @@ route_request(struct serve *s, struct conn *c)
 			conn_error(s, c, 503, "Retry-After: 1\r\n", "draining");
 		else
 			conn_respond(s, c, 200, NULL, NULL, "ok\n", 3);
-	} else if (strcmp(path, "/metrics") == 0 && admin) {
-		if (!get)
-			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else
-			admin_metrics(s, c);
-	} else if (strncmp(path, "/topics/", 8) == 0 && admin) {
-		if (!get)
-			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else
-			admin_topic(s, c, path + 8);
 	} else if (admin)
-		conn_error(s, c, 404, NULL, "the admin listener serves "
-		    "/metrics, /topics/{topic} and /healthz only");
+		admin_request(s, c, path, query);
 	else if (strcmp(path, "/") == 0 && s->conf->demo) {
 		if (!get)
 			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");

@@ -15,6 +15,7 @@
 #include "ringcast/ring.h"
 #include "ringcast/route.h"
 #include "ringcast/serve.h"
+#include "ringcast/stats.h"
 #include "ringcast/stream.h"
 
 #define SERVE_IOBUF		(64 * 1024)
@@ -66,10 +67,12 @@ serve_free(struct serve *s)
 	free(s->pending);
 	stream_index_free(s->topics);
 	window_free(&s->window);
+	stats_free(s->stats);
 	catalog_close(s->cat);
 	s->iobuf = s->scratch = NULL;
 	s->pending = NULL;
 	s->topics = NULL;
+	s->stats = NULL;
 	s->cat = NULL;
 }
 

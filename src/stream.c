@@ -299,17 +299,20 @@ stream_headers(struct serve *s, struct conn *c)
 	buf_append(out, "\r\n", 2);
 }
 
-/* The connection leaves the request list for the stream list. */
+/* The connection leaves the request list for the stream list.  An admin
+ * listener's stream (the stats stream) stays an admin connection in the
+ * gauges: subscribers' streams are what ringcast_connections counts. */
 static void
 stream_become(struct serve *s, struct conn *c)
 {
-	metrics_conn_add(s->slot, (c->flags & CONN_ADMIN) ?
-	    METRICS_CONN_ADMIN : METRICS_CONN_REQUEST, -1);
+	if (!(c->flags & CONN_ADMIN)) {
+		metrics_conn_add(s->slot, METRICS_CONN_REQUEST, -1);
+		metrics_conn_add(s->slot, METRICS_CONN_STREAM, 1);
+	}
 	TAILQ_REMOVE(&s->requests, c, link);
 	c->state = CONN_STREAM;
 	TAILQ_INSERT_TAIL(&s->streams, c, link);
 	s->nstreams++;
-	metrics_conn_add(s->slot, METRICS_CONN_STREAM, 1);
 	/* The request is done with: keep only what the stream needs. */
 	http_reader_free(&c->io->reader);
 	free(c->io->pending);
@@ -338,6 +341,25 @@ stream_soft_reject(struct serve *s, struct conn *c, uint64_t retry_ms,
 	}
 	/* Flushes the head and the hint, then ends the stream. */
 	stream_flush(s, c);
+}
+
+int
+stream_open_bare(struct serve *s, struct conn *c, uint64_t retry_ms)
+{
+	char	 text[64];
+	int	 n;
+
+	stream_headers(s, c);
+	stream_become(s, c);
+	n = snprintf(text, sizeof(text), "retry: %llu\n\n",
+	    (unsigned long long)retry_ms);
+	if (conn_send_control(s, c, text, (size_t)n, 0) == -1 ||
+	    stream_flush(s, c) == -1) {
+		if (c->state == CONN_STREAM)
+			stream_close(s, c);
+		return -1;
+	}
+	return 0;
 }
 
 /* Account for n bytes written of the frames in iov order; scanned_to is
@@ -652,7 +674,9 @@ stream_flush(struct serve *s, struct conn *c)
 		}
 	}
 	conn_io_release(c);
-	for (rounds = 0; rounds < STREAM_ROUNDS &&
+	/* A stream of no ring topic (a soft reject, a stats stream) is owed
+	 * no frames: to ring_next, no topics means every topic. */
+	for (rounds = 0; c->ntopics > 0 && rounds < STREAM_ROUNDS &&
 	    !(c->flags & CONN_BLOCKED); rounds++) {
 		if (s->window.first <= s->window.last &&
 		    c->cursor + 1 >= s->window.first &&
@@ -746,7 +770,8 @@ stream_fanout(struct serve *s)
 		if (c->state == CONN_STREAM && !(c->flags & CONN_BLOCKED))
 			stream_flush(s, c);
 	}
-	/* Streams queued again during the round go first next time. */
+	/* Streams queued again during the round go first next time.  With
+	 * nothing ever queued, pending is NULL: memmove must not see it. */
 	if (s->npending > n)
 		memmove(s->pending, s->pending + n,
 		    (s->npending - n) * sizeof(*s->pending));

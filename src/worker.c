@@ -30,6 +30,7 @@
 #include "ringcast/ring.h"
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
+#include "ringcast/stats.h"
 #include "ringcast/stream.h"
 #include "ringcast/wake.h"
 #include "ringcast/worker.h"
@@ -366,8 +367,12 @@ worker_on_tick(struct worker *w)
 	}
 	worker_balance(w);
 	if (second || w->serve.retiring) {
+		if (second)
+			stats_on_second(&w->serve);
 		for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, link);
+			if (c->flags & CONN_STATS)
+				stats_send(&w->serve, c);
 			stream_on_tick(&w->serve, c);
 		}
 	}

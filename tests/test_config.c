@@ -172,6 +172,20 @@ test_config_loads_every_key(void **state)
 }
 
 static void
+test_config_admin_token_is_empty_unless_set(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+
+	assert_int_equal(load(f, "[server]\nlisten = 127.0.0.1:9000\n", &c),
+	    0);
+	assert_string_equal(c.admin_token, "");
+	assert_int_equal(load(f, "[server]\nadmin_token = s3cret-Token\n",
+	    &c), 0);
+	assert_string_equal(c.admin_token, "s3cret-Token");
+}
+
+static void
 test_config_workers_auto_is_one_per_cpu(void **state)
 {
 	struct config	 c;
@@ -457,6 +471,7 @@ main(void)
 		cmocka_unit_test(test_config_parse_addr_forms),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_config_loads_every_key),
+		T(test_config_admin_token_is_empty_unless_set),
 		T(test_config_cors_star_allows_any_origin),
 		T(test_config_rejects_unknown_key_with_file_line),
 		T(test_config_rejects_unknown_section),

@@ -55,6 +55,7 @@ struct config {
 	/* Whose X-Forwarded-For and PROXY headers are believed. */
 	struct config_cidr	 trusted_proxies[CONFIG_PROXIES_MAX];
 	size_t			 ntrusted_proxies;
+	char			 admin_token[128]; /* empty: no guard */
 
 	/* [ring] */
 	char			 ring_path[PATH_MAX];

@@ -39,6 +39,7 @@ enum conn_flag {
 	CONN_SERVED = 0x0080,	/* answered a request (keep-alive idle) */
 	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
 	CONN_PROXY_WAIT = 0x0200, /* its PROXY header is still to come */
+	CONN_STATS = 0x0400,	/* stream: the admin stats stream (stats.c) */
 };
 
 /* Request-phase state, freed once a stream is under way. */

@@ -22,6 +22,7 @@ struct conn;
 struct metrics;
 struct metrics_slot;
 struct ring;
+struct stats;
 struct stream_index;
 struct wake;
 
@@ -60,6 +61,7 @@ struct serve {
 	char			*scratch;	/* frame copies, encodings */
 	size_t			 scratchsize;
 	size_t			 drained;	/* streams ended at a boundary */
+	struct stats		*stats;		/* stats.c; NULL until used */
 	/* Called by conn.c with each complete request (route_request). */
 	void			(*on_request)(struct serve *, struct conn *);
 	/* Called by conn_close for a stream, first (stream_forget). */

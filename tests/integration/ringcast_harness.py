@@ -227,6 +227,16 @@ class Server:
                          version, timeout * SLOW, rcvbuf, source, preamble)
 
 
+def wait_for(pred, timeout=5):
+    """Poll pred every 50 ms until it holds or timeout (scaled) passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
 def read_response(sock):
     """Read one HTTP answer from sock: (status, lower-case headers, body).
     The body is read by Content-Length, or to EOF without one."""
