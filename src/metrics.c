@@ -161,6 +161,8 @@ static const struct {
 	{ "ringcast_heartbeats_total", "Heartbeat comments sent." },
 	{ "ringcast_streams_drained_total", "Streams ended at a frame boundary by a drain." },
 	{ "ringcast_wakeups_total", "Times a publisher woke a worker that follows the topic." },
+	{ "ringcast_streams_expired_total", "Streams ended at their JWT's exp." },
+	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {
