@@ -58,7 +58,7 @@ def jwt_server(tmp_path_factory):
                             "clock_skew": "0s"},
                  publish={"require_token": "yes"},
                  cors={"allow_origins": f"{ORIGIN}, *"})
-    for t in ("user/42", "user/43", "feed"):
+    for t in ("user/42", "user/43", "feed", "room:*"):
         srv.ctl("topic", "add", t, "--private")
     srv.ctl("topic", "add", "news")
     srv.start()
@@ -109,6 +109,21 @@ def test_bearer_jwt_covering_the_topic_streams(jwt_server):
 def test_family_pattern_covers_its_members(jwt_server):
     stream_ok(jwt_server, "/events/user/43",
               bearer(token(subscribe=["user/*"])), topic="user/43")
+
+
+def test_jwt_pattern_covers_members_of_a_private_family(jwt_server):
+    """room:7 exists only through the catalog's family room:*."""
+    tok = token(subscribe=["room:*"], publish=["room:*"])
+    sub = jwt_server.subscribe("/events/room:7", headers=bearer(tok))
+    try:
+        assert sub.status == 200, sub.raw
+        jwt_server.publish("room:7", "in the room", token=tok)
+        assert sub.next_event()["data"] == "in the room"
+    finally:
+        sub.close()
+    status, _, _ = status_of(jwt_server, "/events/room:7",
+                             bearer(token(subscribe=["room:8"])))
+    assert status == 403
 
 
 def test_cookie_carries_the_jwt(jwt_server):
