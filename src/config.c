@@ -18,6 +18,7 @@
 
 #include <ini.h>
 
+#include "ringcast/auth.h"
 #include "ringcast/config.h"
 
 enum key_type {
@@ -34,6 +35,7 @@ enum key_type {
 	KEY_SYNC,
 	KEY_ORIGINS,
 	KEY_LEVEL,
+	KEY_ALGORITHMS,
 };
 
 struct key {
@@ -105,6 +107,18 @@ static const struct key keys[] = {
 	{ "limits", "max_event_bytes", KEY_SIZE32, OFF(max_event_bytes), 0,
 	    1, 64 * MB, "1M" },
 	{ "cors", "allow_origins", KEY_ORIGINS, 0, 0, 0, 0, "" },
+	{ "auth", "jwt_key_file", KEY_STRING, OFF(jwt_key_file),
+	    SZ(jwt_key_file), 0, 0, "" },
+	{ "auth", "jwt_algorithms", KEY_ALGORITHMS, OFF(jwt_algorithms), 0,
+	    0, 0, "HS256, RS256, ES256" },
+	{ "auth", "jwt_audience", KEY_STRING, OFF(jwt_audience),
+	    SZ(jwt_audience), 0, 0, "" },
+	{ "auth", "jwt_issuer", KEY_STRING, OFF(jwt_issuer), SZ(jwt_issuer),
+	    0, 0, "" },
+	{ "auth", "clock_skew", KEY_DURATION, OFF(clock_skew_ms), 0, 0,
+	    10 * MIN, "30s" },
+	{ "auth", "cookie", KEY_STRING, OFF(auth_cookie), SZ(auth_cookie), 0,
+	    0, "ringcast_token" },
 	{ "log", "target", KEY_STRING, OFF(log_target), SZ(log_target), 0, 0,
 	    "syslog" },
 	{ "log", "level", KEY_LEVEL, OFF(log_level), 0, 0, 0, "info" },
@@ -538,6 +552,7 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 	int		 b;
 	const char	*errstr = NULL;
 	enum log_level	 level;
+	char		 msg[256];
 
 	switch (k->type) {
 	case KEY_SIZE64:
@@ -629,6 +644,14 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 		return 0;
 	case KEY_ORIGINS:
 		return parse_origins(p, value);
+	case KEY_ALGORITHMS:
+		if (auth_algorithms_parse(value, &p->conf.jwt_algorithms, msg,
+		    sizeof(msg)) == -1) {
+			parse_error(p, p->line, "[auth] jwt_algorithms: %s",
+			    msg);
+			return -1;
+		}
+		return 0;
 	case KEY_LEVEL:
 		if (log_level_parse(value, &level) == -1) {
 			parse_error(p, p->line, "[log] level: bad value '%s' "
@@ -702,6 +725,31 @@ config_defaults(struct config *conf)
 	*conf = p.conf;
 }
 
+/* RFC 6265 4.1.1: a cookie-name is an RFC 2616 token. */
+#define COOKIE_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+	"0123456789!#$%&'*+-.^_`|~"
+
+/* Load [auth] jwt_key_file, last, so a bad key fails the load (and a
+ * reload) like a bad value. */
+static void
+load_keys(struct parse *p)
+{
+	struct config	*c = &p->conf;
+	char		 msg[1024], *s;
+
+	if (c->jwt_key_file[0] == '\0')
+		return;
+	if (auth_load(&c->auth, c->jwt_key_file, c->jwt_algorithms,
+	    c->jwt_audience, c->jwt_issuer, c->clock_skew_ms, msg,
+	    sizeof(msg)) == 0)
+		return;
+	/* One line per error: nothing of the key file's bytes breaks it. */
+	for (s = msg; *s != '\0'; s++)
+		if (iscntrl((unsigned char)*s))
+			*s = '?';
+	parse_error(p, 0, "[auth] jwt_key_file: %s", msg);
+}
+
 /* Cross-key checks that no single key can make. */
 static void
 check_whole(struct parse *p)
@@ -724,6 +772,11 @@ check_whole(struct parse *p)
 	/* The ring takes frames of up to a quarter of its size.  Ordinary
 	 * text encodes to little more than itself; data made mostly of line
 	 * ends grows up to 7 times and is refused with 413 at publish. */
+	if (c->auth_cookie[0] == '\0' ||
+	    strspn(c->auth_cookie, COOKIE_NAME_CHARS) !=
+	    strlen(c->auth_cookie))
+		parse_error(p, 0, "[auth] cookie: '%s' is not a cookie name "
+		    "(letters, digits and !#$%%&'*+-.^_`|~)", c->auth_cookie);
 	frame_max = (uint64_t)c->max_event_bytes + 256;
 	if (frame_max > c->ring_size / 4)
 		parse_error(p, 0, "[limits] max_event_bytes: %u does not fit "
@@ -770,12 +823,23 @@ config_load(struct config *conf, const char *path, char *err, size_t errlen)
 	p->fp = NULL;
 	if (p->nerrors == 0)
 		check_whole(p);
+	if (p->nerrors == 0)
+		load_keys(p);
 out:
 	rc = p->nerrors == 0 ? 0 : -1;
 	if (rc == 0)
 		*conf = p->conf;
+	else
+		config_free(&p->conf);
 	free(p);
 	return rc;
+}
+
+void
+config_free(struct config *conf)
+{
+	auth_free(conf->auth);
+	conf->auth = NULL;
 }
 
 unsigned int
@@ -795,12 +859,10 @@ config_origin_allowed(const struct config *conf, const char *origin,
 {
 	size_t	 i;
 
-	if (conf->allow_any_origin)
-		return 1;
 	for (i = 0; i < conf->norigins; i++) {
 		if (strlen(conf->allow_origins[i]) == len &&
 		    memcmp(conf->allow_origins[i], origin, len) == 0)
-			return 1;
+			return CONFIG_ORIGIN_LISTED;
 	}
-	return 0;
+	return conf->allow_any_origin ? CONFIG_ORIGIN_ANY : 0;
 }

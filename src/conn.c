@@ -330,10 +330,24 @@ conn_cors_headers(struct serve *s, const struct conn *c, struct buf *b)
 	if (!(req->seen & HTTP_SEEN_ORIGIN) ||
 	    (req->overlong & HTTP_SEEN_ORIGIN))
 		return;
-	if (!config_origin_allowed(s->conf, req->origin, strlen(req->origin)))
-		return;
-	buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
-	    req->origin);
+	/* Only an origin named in the config may send credentials (cookies
+	 * with withCredentials); '*' lets any page read without them, and the
+	 * Origin is not echoed for it, which browsers refuse for credentialed
+	 * requests. */
+	switch (config_origin_allowed(s->conf, req->origin,
+	    strlen(req->origin))) {
+	case CONFIG_ORIGIN_LISTED:
+		buf_printf(b, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n"
+		    "Vary: Origin\r\n", req->origin);
+		break;
+	case CONFIG_ORIGIN_ANY:
+		buf_printf(b, "Access-Control-Allow-Origin: *\r\n%s",
+		    s->conf->norigins > 0 ? "Vary: Origin\r\n" : "");
+		break;
+	default:
+		break;
+	}
 }
 
 void

@@ -86,6 +86,7 @@ header_classify(struct http_reader *r)
 		{ "host", HTTP_SEEN_HOST },
 		{ "content-type", HTTP_SEEN_CONTENT_TYPE },
 		{ "x-forwarded-for", HTTP_SEEN_FORWARDED_FOR },
+		{ "cookie", HTTP_SEEN_COOKIE },
 	};
 	size_t	 i;
 
@@ -128,6 +129,17 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* A lazily allocated field of cap bytes; NULL on allocation failure. */
+static char *
+lazy_buffer(char **field, size_t cap)
+{
+	if (*field == NULL && (*field = calloc(1, cap)) == NULL)
+		return NULL;
+	return *field;
+}
+
+/* The buffer target fills and its size; NULL for a header not kept, or
+ * when memory ran out (*cap is then non-zero). */
 static char *
 target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 {
@@ -136,8 +148,8 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 		*cap = sizeof(req->last_event_id);
 		return req->last_event_id;
 	case HTTP_SEEN_AUTH:
-		*cap = sizeof(req->auth);
-		return req->auth;
+		*cap = HTTP_AUTH_MAX + 1;
+		return lazy_buffer(&req->auth, *cap);
 	case HTTP_SEEN_EVENT_TYPE:
 		*cap = sizeof(req->event_type);
 		return req->event_type;
@@ -147,6 +159,9 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 	case HTTP_SEEN_CONTENT_TYPE:
 		*cap = sizeof(req->content_type);
 		return req->content_type;
+	case HTTP_SEEN_COOKIE:
+		*cap = HTTP_COOKIE_MAX + 1;
+		return lazy_buffer(&req->cookie, *cap);
 	default:
 		*cap = 0;
 		return NULL;
@@ -198,6 +213,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	struct http_reader	*r = reader_of(p);
 	char			*dst;
 	size_t			 cap;
+	int			 cookie_join = 0;
 
 	if (reader_count(r, len) == -1)
 		return -1;
@@ -208,12 +224,16 @@ on_header_value(http_parser *p, const char *at, size_t len)
 		header_classify(r);
 		if (r->target != 0) {
 			/* A repeated header we read is ambiguous: refuse.
-			 * X-Forwarded-For is a list: its lines are one. */
+			 * X-Forwarded-For is a list: its lines are one.
+			 * Cookie may be split (RFC 9113 8.2.3): join. */
 			if (r->target == HTTP_SEEN_FORWARDED_FOR) {
 				r->forwarded_skip = 0;
 				if (r->req.forwarded_for[0] != '\0')
 					reader_forwarded(r, ",", 1);
 			} else if ((r->req.seen & r->target) &&
+			    r->target == HTTP_SEEN_COOKIE)
+				cookie_join = 1;
+			else if ((r->req.seen & r->target) &&
 			    r->target != HTTP_SEEN_ACR_METHOD)
 				return reader_fail(r, 400,
 				    "repeated header field");
@@ -226,7 +246,16 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	}
 	dst = target_buffer(&r->req, r->target, &cap);
 	if (dst == NULL)
-		return 0;
+		return cap == 0 ? 0 : reader_fail(r, 503, "out of memory");
+	if (cookie_join) {
+		r->targetlen = strlen(dst);
+		if (r->targetlen + 2 >= cap) {
+			r->req.overlong |= r->target;
+			return 0;
+		}
+		memcpy(dst + r->targetlen, "; ", 3);
+		r->targetlen += 2;
+	}
 	if (r->targetlen + len >= cap) {
 		r->req.overlong |= r->target;
 		return 0;
@@ -392,8 +421,16 @@ http_reader_free(struct http_reader *r)
 {
 	free(r->req.url);
 	free(r->req.body);
+	if (r->req.auth != NULL)
+		explicit_bzero(r->req.auth, HTTP_AUTH_MAX + 1);
+	if (r->req.cookie != NULL)
+		explicit_bzero(r->req.cookie, HTTP_COOKIE_MAX + 1);
+	free(r->req.auth);
+	free(r->req.cookie);
 	r->req.url = NULL;
 	r->req.body = NULL;
+	r->req.auth = NULL;
+	r->req.cookie = NULL;
 }
 
 /* Map a parser error to the status to answer. */
@@ -688,9 +725,47 @@ buf_free(struct buf *b)
 const char *
 http_bearer(const struct http_request *req)
 {
-	if (!(req->seen & HTTP_SEEN_AUTH) || (req->overlong & HTTP_SEEN_AUTH))
+	if (!(req->seen & HTTP_SEEN_AUTH) || (req->overlong & HTTP_SEEN_AUTH) ||
+	    req->auth == NULL)
 		return NULL;
 	if (strncasecmp(req->auth, "Bearer ", 7) != 0)
 		return NULL;
 	return req->auth + 7;
+}
+
+ssize_t
+http_cookie(const struct http_request *req, const char *name, char *out,
+    size_t cap)
+{
+	const char	*s, *eq, *end;
+	size_t		 namelen = strlen(name), len;
+
+	if (!(req->seen & HTTP_SEEN_COOKIE) || req->cookie == NULL)
+		return -1;
+	if (req->overlong & HTTP_SEEN_COOKIE)
+		return -2;
+	/* RFC 6265 5.4: "name=value" pairs separated by ";" and spaces. */
+	for (s = req->cookie; *s != '\0'; s = *end == ';' ? end + 1 : end) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		end = s + strcspn(s, ";");
+		eq = memchr(s, '=', (size_t)(end - s));
+		if (eq == NULL || (size_t)(eq - s) != namelen ||
+		    memcmp(s, name, namelen) != 0)
+			continue;
+		s = eq + 1;
+		len = (size_t)(end - s);
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+			s++;
+			len -= 2;
+		}
+		if (len + 1 > cap)
+			return -2;
+		memcpy(out, s, len);
+		out[len] = '\0';
+		return (ssize_t)len;
+	}
+	return -1;
 }

@@ -477,6 +477,7 @@ master_reload(struct master *m)
 	if (master_listeners(m, conf) == -1) {
 		log_warnx("reload failed: cannot open the listeners; still "
 		    "serving the old configuration");
+		config_free(conf);
 		free(conf);
 		return;
 	}
@@ -487,8 +488,10 @@ master_reload(struct master *m)
 	}
 	/* Old workers have their own copy of the old conf, and the master's
 	 * listener addresses now point into the new one. */
-	if (m->conf_owned)
+	if (m->conf_owned) {
+		config_free(m->conf);
 		free(m->conf);
+	}
 	m->conf = conf;
 	m->conf_owned = 1;
 	master_spawn_generation(m);
@@ -797,8 +800,10 @@ master_run(struct config *conf, const char *file, int debug)
 		master_sync_ring(&m, 0);
 	}
 	ring_close(m.ring);
-	if (m.conf_owned)
+	if (m.conf_owned) {
+		config_free(m.conf);
 		free(m.conf);
+	}
 	free(m.slots);
 	/* Last: an init script takes a missing pidfile for a stopped
 	 * daemon. */

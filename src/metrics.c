@@ -183,6 +183,8 @@ static const struct {
 	{ "ringcast_wakeups_total", "Times a publisher woke a worker that follows the topic." },
 	{ "ringcast_connections_accepted_total", "Public connections accepted within the connection caps." },
 	{ "ringcast_connections_rejected_total", "Public connections accepted over a connection cap (answered 503 or a soft reject)." },
+	{ "ringcast_streams_expired_total", "Streams ended at their JWT's exp." },
+	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {

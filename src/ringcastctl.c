@@ -811,7 +811,7 @@ main(int argc, char *argv[])
 	struct ctl		 ctl;
 	const struct command	*cmd;
 	char			 err[8192];
-	int			 ch, used;
+	int			 ch, used, rc;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.file = CONFIG_DEFAULT_FILE;
@@ -843,8 +843,11 @@ main(int argc, char *argv[])
 		return CTL_USAGE;
 	}
 	if (cmd->fn == NULL) {
+		config_free(&ctl.conf);
 		printf("configuration OK\n");
 		return CTL_OK;
 	}
-	return cmd->fn(&ctl, argc - used, argv + used);
+	rc = cmd->fn(&ctl, argc - used, argv + used);
+	config_free(&ctl.conf);
+	return rc;
 }

@@ -830,6 +830,13 @@ stream_on_tick(struct serve *s, struct conn *c)
 		stream_finish(s, c);
 		return;
 	}
+	/* The credentials ran out: a clean end with retry:, and the
+	 * client comes back with fresh ones. */
+	if (c->expires != 0 && s->now_ms / 1000 >= c->expires) {
+		metrics_add(s->slot, METRICS_AUTH_EXPIRED, 1);
+		stream_finish(s, c);
+		return;
+	}
 	if (conf->heartbeat_ms > 0 && idle >= conf->heartbeat_ms &&
 	    c->partial_seq == 0 && (c->io == NULL || c->io->out.len == 0)) {
 		metrics_add(s->slot, METRICS_HEARTBEATS, 1);

@@ -206,6 +206,64 @@ test_config_cors_star_allows_any_origin(void **state)
 }
 
 static void
+test_config_cors_named_origin_beats_star(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+
+	assert_int_equal(load(f, "[cors]\nallow_origins = http://a.example, "
+	    "*\n", &c), 0);
+	assert_int_equal(config_origin_allowed(&c, "http://a.example", 16),
+	    CONFIG_ORIGIN_LISTED);
+	assert_int_equal(config_origin_allowed(&c, "http://b.example", 16),
+	    CONFIG_ORIGIN_ANY);
+}
+
+static void
+test_config_auth_defaults_and_key_file(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+	char		*secret, text[1024];
+
+	config_defaults(&c);
+	assert_string_equal(c.jwt_key_file, "");
+	assert_null(c.auth);
+	assert_string_equal(c.auth_cookie, "ringcast_token");
+	assert_int_equal(c.clock_skew_ms, 30000);
+	secret = rc_test_write(f->dir, "secret",
+	    "0123456789abcdef0123456789abcdef\n");
+	snprintf(text, sizeof(text), "[auth]\njwt_key_file = %s\n"
+	    "jwt_algorithms = HS256\njwt_audience = rc\njwt_issuer = app\n"
+	    "clock_skew = 5s\ncookie = rc_jwt\n", secret);
+	assert_int_equal(load(f, text, &c), 0);
+	assert_non_null(c.auth);
+	assert_string_equal(c.jwt_audience, "rc");
+	assert_string_equal(c.auth_cookie, "rc_jwt");
+	assert_int_equal(c.clock_skew_ms, 5000);
+	config_free(&c);
+	assert_null(c.auth);
+	free(secret);
+}
+
+static void
+test_config_rejects_bad_jwt_settings(void **state)
+{
+	struct fixture	*f = *state;
+	char		*shortkey, text[1024];
+
+	assert_error(f, "[auth]\njwt_algorithms = HS256, none\n",
+	    ":2: [auth] jwt_algorithms: 'none' is never accepted");
+	assert_error(f, "[auth]\ncookie = a b\n", "[auth] cookie");
+	assert_error(f, "[auth]\njwt_key_file = /nonexistent/k\n",
+	    "[auth] jwt_key_file: /nonexistent/k");
+	shortkey = rc_test_write(f->dir, "short", "short\n");
+	snprintf(text, sizeof(text), "[auth]\njwt_key_file = %s\n", shortkey);
+	assert_error(f, text, "at least 32");
+	free(shortkey);
+}
+
+static void
 test_config_parse_size_units(void **state)
 {
 	uint64_t	 v;
@@ -473,6 +531,9 @@ main(void)
 		T(test_config_loads_every_key),
 		T(test_config_admin_token_is_empty_unless_set),
 		T(test_config_cors_star_allows_any_origin),
+		T(test_config_cors_named_origin_beats_star),
+		T(test_config_auth_defaults_and_key_file),
+		T(test_config_rejects_bad_jwt_settings),
 		T(test_config_rejects_unknown_key_with_file_line),
 		T(test_config_rejects_unknown_section),
 		T(test_config_rejects_bad_size),

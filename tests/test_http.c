@@ -328,6 +328,70 @@ test_http_query_next_finds_each_value(void **state)
 	    -1);
 }
 
+/* Read text (a whole request) and look for cookie name in it. */
+static ssize_t
+cookie_of(const char *text, const char *name, char *out, size_t cap)
+{
+	struct http_reader	 r;
+	ssize_t			 n;
+
+	http_reader_init(&r, 16384, 1024);
+	feed(&r, text, 7);
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	n = http_cookie(&r.req, name, out, cap);
+	http_reader_free(&r);
+	return n;
+}
+
+static void
+test_http_cookie_finds_the_named_one(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1; "
+	    "ringcast_token=x.y.z; b=2\r\n\r\n", "ringcast_token", out,
+	    sizeof(out)), 5);
+	assert_string_equal(out, "x.y.z");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: "
+	    "xringcast_token=no;ringcast_token=\"q\"\r\n\r\n",
+	    "ringcast_token", out, sizeof(out)), 1);
+	assert_string_equal(out, "q");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "\r\n", "ringcast_token", out, sizeof(out)), -1);
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "\r\n",
+	    "ringcast_token", out, sizeof(out)), -1);
+	/* The value does not fit out. */
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: t=1234"
+	    "\r\n\r\n", "t", out, 4), -2);
+}
+
+static void
+test_http_cookie_headers_repeated_are_joined(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "Cookie: t=2\r\n\r\n", "t", out, sizeof(out)), 1);
+	assert_string_equal(out, "2");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "Cookie: t=2\r\n\r\n", "a", out, sizeof(out)), 1);
+	assert_string_equal(out, "1");
+}
+
+static void
+test_http_cookie_too_long_is_not_read(void **state)
+{
+	static char	 text[HTTP_COOKIE_MAX + 256];
+	char		 out[64];
+
+	(void)state;
+	snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n" HOST
+	    "Cookie: t=1; pad=%0*d\r\n\r\n", HTTP_COOKIE_MAX, 0);
+	assert_int_equal(cookie_of(text, "t", out, sizeof(out)), -2);
+}
+
 int
 main(void)
 {
@@ -351,6 +415,9 @@ main(void)
 		T(test_http_percent_decodes),
 		T(test_http_splits_url_and_query),
 		T(test_http_query_next_finds_each_value),
+		T(test_http_cookie_finds_the_named_one),
+		T(test_http_cookie_headers_repeated_are_joined),
+		T(test_http_cookie_too_long_is_not_read),
 #undef T
 	};
 

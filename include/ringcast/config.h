@@ -13,6 +13,8 @@
 
 #include "ringcast/log.h"
 
+struct auth;
+
 #define CONFIG_LISTEN_MAX	8
 #define CONFIG_ORIGINS_MAX	16
 #define CONFIG_PROXIES_MAX	32
@@ -89,6 +91,16 @@ struct config {
 	size_t			 norigins;
 	int			 allow_any_origin;
 
+	/* [auth] */
+	char			 jwt_key_file[PATH_MAX];	/* "": no JWT */
+	unsigned int		 jwt_algorithms;	/* auth.c's bits */
+	char			 jwt_audience[256];
+	char			 jwt_issuer[256];
+	uint64_t		 clock_skew_ms;
+	char			 auth_cookie[64];
+	struct auth		*auth;	/* jwt_key_file's keys, or NULL;
+					 * owned: config_free */
+
 	/* [log] */
 	char			 log_target[PATH_MAX];
 	enum log_level		 log_level;
@@ -97,12 +109,20 @@ struct config {
 /* Fill every key with its documented default. */
 void	config_defaults(struct config *conf);
 /* Load path over the defaults; 0 on success, or -1 with every problem, one
- * per line, in err (always NUL-terminated).  conf is only written on success. */
+ * per line, in err (always NUL-terminated).  conf is only written on success;
+ * a bad [auth] jwt_key_file is an error like a bad value. */
 int	config_load(struct config *conf, const char *path, char *err,
 	    size_t errlen);
+/* Free what config_load loaded beside the struct (the JWT keys); the
+ * struct stays usable without them. */
+void	config_free(struct config *conf);
 /* The number of workers to start: conf->workers, or one per online CPU. */
 unsigned int config_workers(const struct config *conf);
-/* Is origin allowed by [cors] allow_origins?  1 or 0. */
+#define CONFIG_ORIGIN_ANY	1	/* allowed through '*' */
+#define CONFIG_ORIGIN_LISTED	2	/* named in allow_origins */
+
+/* Is origin allowed by [cors] allow_origins?  CONFIG_ORIGIN_LISTED when
+ * named there, CONFIG_ORIGIN_ANY through '*', or 0. */
 int	config_origin_allowed(const struct config *conf, const char *origin,
 	    size_t len);
 

@@ -69,6 +69,8 @@ struct conn {
 	int			 fd;
 	uint32_t		 addr_bucket;
 	uint32_t		 topic;		/* ntopics == 1 */
+	uint32_t		 expires;	/* stream: the second of
+						 * s->now_ms its JWT ends, or 0 */
 	uint32_t		*topics;	/* ntopics > 1, sorted */
 	struct conn_member	 member;	/* the first topic's link */
 	struct conn_member	*members;	/* the others' (ntopics - 1) */
