@@ -118,6 +118,14 @@ def test_three_reloads_keep_every_stream(make_server):
             lost = sorted(set(want) - set(c.ids))
             assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
             assert len(set(c.ids) - set(want)) <= pub.failures
+        # Round robin: the new workers hold about half each.
+        per_worker = [v for k, v in srv.metrics().items()
+                      if k.startswith("ringcast_connections{")
+                      and 'kind="stream"' in k]
+        assert len(per_worker) == 2 and sum(per_worker) == STREAMS, \
+            per_worker
+        assert all(abs(v - STREAMS / 2) <= STREAMS / 10
+                   for v in per_worker), per_worker
         text = srv.log.read_text(errors="replace")
         assert text.count("reloaded: generation") == 3
         assert "handed" in text
@@ -144,19 +152,21 @@ def test_worker_killed_during_a_hand_off_loses_no_stream(make_server):
         time.sleep(0.5)
         old = set(srv.worker_pids())
         srv.send_signal(signal.SIGHUP)
-        # One old worker as it starts to hand over, and one new worker as
-        # it starts to adopt: their streams die with the process.
+        # A new worker stopped as it starts: the old workers hand it its
+        # share all the same (it waits in its inbox) and exit.  Killed
+        # then, it is respawned, and the new process adopts what was
+        # queued; whatever it had adopted before the stop dies with it,
+        # and those clients reconnect and replay.
         assert wait_until(lambda: len(set(srv.worker_pids()) - old) >= 1,
                           5, step=0.002)
-        new = sorted(set(srv.worker_pids()) - old)
-        for pid in (sorted(old)[0], new[0]):
-            victims.append(pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert wait_until(lambda: not any(alive(p) for p in victims), 5)
-        assert wait_until(lambda: old_generation_gone(srv, old), DRAIN)
+        new = sorted(set(srv.worker_pids()) - old)[0]
+        victims.append(new)
+        os.kill(new, signal.SIGSTOP)
+        assert wait_until(lambda: old_generation_gone(srv, old), DRAIN), \
+            srv.log_text()
+        os.kill(new, signal.SIGKILL)
+        os.kill(new, signal.SIGCONT)
+        assert wait_until(lambda: not alive(new), 5)
         # The killed new worker is respawned; everyone is served again.
         assert wait_until(lambda: len(srv.worker_pids()) == 2, 10)
         time.sleep(1)
@@ -172,9 +182,15 @@ def test_worker_killed_during_a_hand_off_loses_no_stream(make_server):
         for s in subs:
             s.join(5 * SLOW)
         check_delivery(pub, subs)
+        # The other new worker took its share without a reconnect.
+        assert any(s.connects == 1 for s in subs)
+        assert "handed" in srv.log.read_text(errors="replace")
     finally:
         pub.stop()
         for s in subs:
             s.stop()
+        for pid in victims:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
     srv.stop()
 
