@@ -47,6 +47,7 @@
 /* How long a retiring worker tries to hand a stream over before it falls
  * back to the paced close (spread over reload_spread after this). */
 #define WORKER_HANDOFF_GRACE_MS	2000
+#define WORKER_HANDOFF_TARGETS	256	/* workers: at most 256 */
 
 static uint64_t
 worker_clock_ms(void)
@@ -324,11 +325,11 @@ worker_handoff(struct worker *w)
 {
 	struct handoff_state	 st;
 	struct conn		*c, *next;
-	int			 targets[64];
+	int			 targets[WORKER_HANDOFF_TARGETS];
 	size_t			 ntargets, handed = 0, k;
 	int			 t, sent;
 
-	ntargets = worker_handoff_targets(w, targets, 64);
+	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS);
 	if (ntargets == 0)
 		return 0;
 	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
