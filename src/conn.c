@@ -127,6 +127,27 @@ conn_new(struct serve *s, int fd, int admin,
 	return c;
 }
 
+struct conn *
+conn_adopt(struct serve *s, int fd, uint16_t flags, uint32_t addr_bucket)
+{
+	struct conn	*c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->kind = CONN_KIND;
+	c->fd = fd;
+	c->state = CONN_STREAM;
+	c->flags = flags;
+	c->addr_bucket = addr_bucket;
+	c->last_io_ms = s->now_ms;
+	metrics_conn_add(s->slot, METRICS_CONN_STREAM, 1);
+	metrics_addr_add(s->slot, c->addr_bucket, 1);
+	TAILQ_INSERT_TAIL(&s->streams, c, link);
+	s->nstreams++;
+	s->nconns++;
+	return c;
+}
+
 /* Charge the connection to client from now on: move it to the client's
  * address bucket and judge the caps anew there. */
 static void

@@ -6,6 +6,10 @@
  * from SIGTERM (drain) to SIGKILL at drain_timeout, nginx-style, and so does
  * a reload for the generation it retires (SIGUSR2): no old generation
  * outlives drain_timeout, so the slots of the next reload are always free.
+ * Each slot has a hand-off inbox (a SOCK_SEQPACKET pair made before any
+ * fork): a retiring worker sends its streams to the inboxes of the new
+ * generation's slots, and the master holds both ends, so streams queued for
+ * a worker that crashed wait for its respawn, or are closed at its reap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
+#include "ringcast/handoff.h"
 #include "ringcast/log.h"
 #include "ringcast/master.h"
 #include "ringcast/metrics.h"
@@ -59,6 +64,8 @@ struct master {
 	struct wake		*wake;
 	struct master_slot	*slots;
 	unsigned int		 nslots;
+	int			*inbox_send;	/* per slot: hand-off inbox */
+	int			*inbox_recv;
 	int			 generation;
 	int			*listen_fds;
 	size_t			 nlisten;
@@ -179,6 +186,23 @@ master_listeners(struct master *m, struct config *conf)
 	return 0;
 }
 
+/* One hand-off inbox per slot, before any fork, so that every worker,
+ * of any generation, can send to the slots of the next. */
+static void
+master_inboxes(struct master *m)
+{
+	unsigned int	 i;
+	int		 pair[2];
+
+	for (i = 0; i < m->nslots; i++) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0, pair) == -1)
+			fatal("socketpair");
+		m->inbox_send[i] = pair[0];
+		m->inbox_recv[i] = pair[1];
+	}
+}
+
 static void
 master_spawn(struct master *m, unsigned int slot)
 {
@@ -199,6 +223,9 @@ master_spawn(struct master *m, unsigned int slot)
 	p.admin_fds = m->admin_fds;
 	p.nadmin = m->nadmin;
 	p.master_pid = m->pid;
+	p.inbox_send = m->inbox_send;
+	p.inbox_recv = m->inbox_recv;
+	p.nslots = m->nslots;
 
 	__atomic_store_n(&m->shm->slots[slot].active, 1, __ATOMIC_RELEASE);
 	wake_set_active(m->wake, slot, 1);
@@ -281,6 +308,30 @@ master_reader_check(struct master *m)
 	catalog_close(cat);
 }
 
+/*
+ * Close the streams still queued in the hand-off inbox of a slot that no
+ * worker will read again (an old generation's, or at a stop): each client
+ * sees its connection end without the chunked terminator and reconnects
+ * with Last-Event-ID, rather than wait on a socket nobody serves.
+ */
+static void
+master_inbox_drain(struct master *m, unsigned int slot)
+{
+	struct handoff_state	 st;
+	int			 fd, rc, n = 0;
+
+	while ((rc = handoff_recv(m->inbox_recv[slot], &fd, &st)) != 0) {
+		if (rc == 1) {
+			close(fd);
+			n++;
+		} else if (errno != EBADMSG)
+			break;
+	}
+	if (n > 0)
+		log_warnx("slot %u: closed %d streams handed to a worker that "
+		    "is gone", slot, n);
+}
+
 static void
 master_reap(struct master *m)
 {
@@ -313,12 +364,17 @@ master_reap(struct master *m)
 		else {
 			log_debug("worker %u (pid %ld) exited", s->index,
 			    (long)pid);
-			if (s->generation != m->generation || m->stopping)
+			if (s->generation != m->generation || m->stopping) {
+				master_inbox_drain(m, i);
 				continue;
+			}
 		}
-		if (m->stopping)
+		if (m->stopping) {
+			master_inbox_drain(m, i);
 			continue;
+		}
 		if (s->generation != m->generation) {
+			master_inbox_drain(m, i);
 			/* Killed retiring, it may leave LMDB reader slots. */
 			if (WIFSIGNALED(status))
 				master_reader_check(m);
@@ -756,8 +812,11 @@ master_run(struct config *conf, const char *file, int debug)
 	workers = config_workers(conf);
 	/* Room for a second generation during a reload. */
 	m.nslots = workers * 2 + 2;
-	if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL)
+	if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL ||
+	    (m.inbox_send = calloc(m.nslots, sizeof(int))) == NULL ||
+	    (m.inbox_recv = calloc(m.nslots, sizeof(int))) == NULL)
 		fatal("calloc");
+	master_inboxes(&m);
 	if ((m.wake = wake_create(m.nslots)) == NULL)
 		fatal("wake-up tables");
 	if ((m.shm = metrics_create(m.nslots)) == NULL)
@@ -805,6 +864,8 @@ master_run(struct config *conf, const char *file, int debug)
 		free(m.conf);
 	}
 	free(m.slots);
+	free(m.inbox_send);
+	free(m.inbox_recv);
 	/* Last: an init script takes a missing pidfile for a stopped
 	 * daemon. */
 	pidfile_remove(pfh);

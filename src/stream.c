@@ -18,6 +18,7 @@
 
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
+#include "ringcast/handoff.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
@@ -936,4 +937,78 @@ stream_open(struct serve *s, struct conn *c, const uint32_t *ids, size_t n,
 fail:
 	stream_close(s, c);
 	return -1;
+}
+
+int
+stream_handoff_state(struct serve *s, const struct conn *c,
+    struct handoff_state *st)
+{
+	const uint32_t	*topics = stream_topic_list(c);
+	uint64_t	 idle = s->now_ms - c->last_io_ms;
+	uint8_t		 i;
+
+	if (c->state != CONN_STREAM || c->ntopics == 0 ||
+	    c->ntopics > HANDOFF_TOPICS_MAX ||
+	    (c->flags & (CONN_FINISH | CONN_STATS | CONN_ADMIN)) ||
+	    c->partial_seq != 0 || (c->io != NULL && c->io->out.len > 0))
+		return 0;
+	memset(st, 0, sizeof(*st));
+	st->cursor = c->cursor;
+	st->ntopics = c->ntopics;
+	for (i = 0; i < c->ntopics; i++)
+		st->topics[i] = topics[i];
+	st->flags = (c->flags & CONN_CHUNKED) ? HANDOFF_CHUNKED : 0;
+	st->addr_bucket = c->addr_bucket;
+	st->expires = c->expires;
+	st->idle_ms = idle > UINT32_MAX ? UINT32_MAX : (uint32_t)idle;
+	return 1;
+}
+
+struct conn *
+stream_adopt(struct serve *s, int fd, const struct handoff_state *st)
+{
+	struct conn	*c;
+	size_t		 i, n = st->ntopics;
+
+	if (n == 0 || n > STREAM_TOPICS_MAX ||
+	    st->addr_bucket >= METRICS_ADDR_BUCKETS ||
+	    (c = conn_adopt(s, fd, (st->flags & HANDOFF_CHUNKED) ?
+	    CONN_CHUNKED : 0, st->addr_bucket)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->cursor = st->cursor;
+	c->expires = st->expires;
+	c->last_io_ms = s->now_ms - (st->idle_ms < s->now_ms ? st->idle_ms :
+	    s->now_ms);
+	if (n > 1 && ((c->topics = calloc(n, sizeof(*c->topics))) == NULL ||
+	    (c->members = calloc(n - 1, sizeof(*c->members))) == NULL)) {
+		free(c->topics);
+		c->topics = NULL;
+		goto refuse;
+	}
+	c->ntopics = (uint8_t)n;
+	c->topic = st->topics[0];
+	for (i = 0; n > 1 && i < n; i++)
+		c->topics[i] = st->topics[i];
+	/* In the index before the ring is read, as in stream_open. */
+	c->member.conn = c;
+	if (stream_index_join(s, &c->member, st->topics[0]) == -1)
+		goto refuse;
+	for (i = 1; i < n; i++) {
+		c->members[i - 1].conn = c;
+		if (stream_index_join(s, &c->members[i - 1], st->topics[i]) ==
+		    -1)
+			goto refuse;
+	}
+	if (s->draining)
+		stream_finish(s, c);
+	else
+		stream_flush(s, c);
+	return c->state == CONN_STREAM ? c : NULL;
+refuse:
+	/* At a frame boundary still: the paced close a reload gave before. */
+	stream_forget(s, c);
+	stream_finish(s, c);
+	return c->state == CONN_STREAM ? c : NULL;
 }

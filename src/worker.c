@@ -4,6 +4,10 @@
  * each batch of events, if the ring moved, stream_fanout takes a validated
  * copy of the new frames once and sends the streams of their topics their
  * share: one copy out of the shared map per worker, not per subscriber.
+ * On reload a retiring worker hands each stream, at a frame boundary, to
+ * the inbox of a worker of the newest generation (round robin) and forgets
+ * it without writing a byte; a stream it cannot hand over in time ends with
+ * retry: as before.
  */
 #include <errno.h>
 #include <grp.h>
@@ -25,6 +29,7 @@
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
+#include "ringcast/handoff.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
@@ -38,6 +43,11 @@
 #define WORKER_EVENTS		256
 #define WORKER_TICK_MS		100
 #define WORKER_ACCEPT_BURST	64
+#define WORKER_ADOPT_BURST	64
+/* How long a retiring worker tries to hand a stream over before it falls
+ * back to the paced close (spread over reload_spread after this). */
+#define WORKER_HANDOFF_GRACE_MS	2000
+#define WORKER_HANDOFF_TARGETS	256	/* workers: at most 256 */
 
 static uint64_t
 worker_clock_ms(void)
@@ -245,6 +255,113 @@ worker_on_conn(struct worker *w, struct conn *c, uint32_t events)
 		conn_on_event(&w->serve, c, events);
 }
 
+/* Take the streams other workers handed us: a burst per event (the inbox
+ * is level-triggered), so that a large hand-off does not stall the loop. */
+static void
+worker_adopt(struct worker *w)
+{
+	struct handoff_state	 st;
+	struct epoll_event	 ev;
+	struct conn		*c;
+	int			 fd, i, rc;
+
+	for (i = 0; i < WORKER_ADOPT_BURST; i++) {
+		if ((rc = handoff_recv(w->inbox, &fd, &st)) == 0)
+			return;
+		if (rc == -1) {
+			if (errno == EBADMSG) {
+				log_warnx("inbox: malformed hand-off refused");
+				continue;
+			}
+			log_warn("inbox: recvmsg");
+			return;
+		}
+		if ((c = stream_adopt(&w->serve, fd, &st)) == NULL)
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+		ev.data.ptr = c;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, c->fd, &ev) == -1) {
+			log_warn("epoll_ctl adopted stream");
+			conn_close(&w->serve, c);
+		}
+	}
+}
+
+/* The inboxes of the newest generation's running workers, if it is newer
+ * than ours; returns how many (at most max). */
+static size_t
+worker_handoff_targets(const struct worker *w, int *targets, size_t max)
+{
+	const struct metrics	*shm = w->serve.shm;
+	unsigned int		 i;
+	int			 newest = w->generation;
+	size_t			 n = 0;
+
+	for (i = 0; i < w->nslots && i < shm->nslots; i++)
+		if (__atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE) &&
+		    shm->slots[i].pid != 0 && shm->slots[i].generation > newest)
+			newest = shm->slots[i].generation;
+	if (newest == w->generation)
+		return 0;
+	for (i = 0; i < w->nslots && i < shm->nslots && n < max; i++)
+		if (i != w->slot && w->inbox_send[i] != -1 &&
+		    __atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE) &&
+		    shm->slots[i].pid != 0 &&
+		    shm->slots[i].generation == newest)
+			targets[n++] = w->inbox_send[i];
+	return n;
+}
+
+/*
+ * Hand every stream at a frame boundary to the new generation, round robin
+ * over its workers.  The epoll registration goes first: the socket lives on
+ * in the new worker, so closing ours would not drop it from our epoll set.
+ * A full inbox ends the round (the next tick goes on); a hard error ends
+ * that stream here, with retry:, at once.
+ */
+static size_t
+worker_handoff(struct worker *w)
+{
+	struct handoff_state	 st;
+	struct conn		*c, *next;
+	int			 targets[WORKER_HANDOFF_TARGETS];
+	size_t			 ntargets, handed = 0, k;
+	int			 t, sent;
+
+	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS);
+	if (ntargets == 0)
+		return 0;
+	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, link);
+		if (!stream_handoff_state(&w->serve, c, &st))
+			continue;
+		sent = 0;
+		for (k = 0; k < ntargets && !sent; k++) {
+			t = targets[w->handoff_next++ % ntargets];
+			if (handoff_send(t, c->fd, &st) == 0)
+				sent = 1;
+			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != ENOBUFS) {
+				log_warn("fd %d: hand-off", c->fd);
+				stream_finish(&w->serve, c);
+				break;
+			}
+		}
+		if (c->state != CONN_STREAM || (c->flags & CONN_FINISH))
+			continue;
+		if (!sent)
+			break;
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+		conn_close(&w->serve, c);
+		handed++;
+	}
+	if (handed > 0)
+		log_info("retiring: handed %zu streams to the new generation",
+		    handed);
+	return handed;
+}
+
 static void
 worker_start_drain(struct worker *w)
 {
@@ -272,17 +389,25 @@ static void
 worker_start_retire(struct worker *w)
 {
 	struct conn	*c;
-	uint32_t	 spread = (uint32_t)w->conf->reload_spread_ms;
+	uint32_t	 spread = (uint32_t)w->conf->reload_spread_ms, grace = 0;
+	int		 targets[1];
 
 	if (w->serve.retiring || w->serve.draining)
 		return;
-	log_info("retiring: closing %zu streams over %u ms",
-	    w->serve.nstreams, spread);
+	/* With a new generation to take them, streams are handed over;
+	 * the paced close is for those that cannot be. */
+	if (worker_handoff_targets(w, targets, 1) > 0)
+		grace = WORKER_HANDOFF_GRACE_MS;
+	log_info("retiring: %s %zu streams", grace > 0 ? "handing over" :
+	    "closing", w->serve.nstreams);
 	w->serve.retiring = 1;
 	w->serve.retire_start_ms = w->serve.now_ms;
 	worker_close_listeners(w);
 	TAILQ_FOREACH(c, &w->serve.streams, link)
-		c->finish_at = 1 + (spread > 0 ? arc4random_uniform(spread) : 0);
+		c->finish_at = 1 + grace +
+		    (spread > 0 ? arc4random_uniform(spread) : 0);
+	if (grace > 0)
+		worker_handoff(w);
 }
 
 /* When a retiring worker ends what is left: a little before the master's
@@ -366,6 +491,8 @@ worker_on_tick(struct worker *w)
 		conn_on_tick(&w->serve, c);
 	}
 	worker_balance(w);
+	if (w->serve.retiring && !w->serve.draining)
+		worker_handoff(w);
 	if (second || w->serve.retiring) {
 		if (second)
 			stats_on_second(&w->serve);
@@ -485,6 +612,28 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->timerfd, &ev) == -1)
 		fatal("epoll_ctl timerfd");
 
+	/* Our hand-off inbox; the other slots' we only send to. */
+	w->slot = p->slot;
+	w->nslots = p->nslots;
+	w->inbox = -1;
+	if (p->nslots > 0) {
+		for (i = 0; i < p->nslots; i++)
+			if (i != p->slot)
+				close(p->inbox_recv[i]);
+		close(p->inbox_send[p->slot]);
+		if ((w->inbox_send = calloc(p->nslots, sizeof(int))) == NULL)
+			fatal("calloc");
+		for (i = 0; i < p->nslots; i++)
+			w->inbox_send[i] = i == p->slot ? -1 :
+			    p->inbox_send[i];
+		w->inbox = p->inbox_recv[p->slot];
+		w->inbox_kind = WORKER_KIND_INBOX;
+		ev.events = EPOLLIN;
+		ev.data.ptr = &w->inbox_kind;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->inbox, &ev) == -1)
+			fatal("epoll_ctl inbox");
+	}
+
 	ring_set_hwm(w->serve.ring, worker_hwm, &w->serve);
 	serve_catalog(&w->serve);
 	worker_listen(w, 1);
@@ -543,6 +692,9 @@ worker_main(const struct worker_params *params)
 				break;
 			case WORKER_KIND_TIMER:
 				worker_on_tick(w);
+				break;
+			case WORKER_KIND_INBOX:
+				worker_adopt(w);
 				break;
 			}
 		}

@@ -14,6 +14,7 @@
 
 #include "rc_test.h"
 #include "ringcast/conn.h"
+#include "ringcast/handoff.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
 #include "ringcast/serve.h"
@@ -494,10 +495,81 @@ test_stream_partial_write_resumes_mid_frame(void **state)
 	client_free(cl);
 }
 
+/* A reload hands the stream to another worker at a frame boundary: the
+ * client's one response goes on, from the cursor, with its framing, and
+ * the old side writes nothing more. */
+static void
+test_stream_handed_stream_continues_at_its_cursor(void **state)
+{
+	struct fixture		*f = *state;
+	struct serve		*s = &f->fx.serve;
+	struct handoff_state	 st;
+	struct client		*cl;
+	struct conn		*old;
+	uint64_t		 ids[5];
+	int			 fd;
+
+	open_worker(f, 256 * 1024, 256);
+	cl = subscribe(f, "/events?topic=a&topic=b", NULL);
+	ids[0] = publish(f, "a", "one");
+	ids[1] = publish(f, "b", "two");
+	deliver(f, cl);
+	assert_ids(cl, ids, 2);
+	old = cl->conn;
+	assert_int_equal(stream_handoff_state(s, old, &st), 1);
+	assert_int_equal(st.ntopics, 2);
+	assert_int_equal(st.cursor, ids[1]);
+	assert_int_equal(st.flags, HANDOFF_CHUNKED);
+	assert_true((fd = dup(old->fd)) != -1);
+	conn_close(s, old);
+	ids[2] = publish(f, "a", "three");
+	publish(f, "x/y:z", "not ours");
+	ids[3] = publish(f, "b", "four");
+	assert_non_null(cl->conn = stream_adopt(s, fd, &st));
+	ids[4] = publish(f, "a", "five");
+	deliver(f, cl);
+	assert_ids(cl, ids, 5);
+	assert_false(cl->ended);
+	assert_false(cl->eof);
+	assert_int_equal(stream_index_count(s->topics, worker_fixture_topic(
+	    &f->fx, "b")), 1);
+	client_free(cl);
+}
+
+/* A stream in the middle of a frame is not handed over. */
+static void
+test_stream_stream_mid_frame_is_not_handed_over(void **state)
+{
+	struct fixture		*f = *state;
+	struct handoff_state	 st;
+	struct client		*cl;
+
+	open_worker(f, 256 * 1024, 256);
+	cl = subscribe(f, "/events/a", NULL);
+	cl->conn->partial_seq = publish(f, "a", "one");
+	cl->conn->partial = 3;
+	assert_int_equal(stream_handoff_state(&f->fx.serve, cl->conn, &st),
+	    0);
+	cl->conn->partial_seq = 0;
+	cl->conn->flags |= CONN_FINISH;
+	assert_int_equal(stream_handoff_state(&f->fx.serve, cl->conn, &st),
+	    0);
+	cl->conn->flags &= ~CONN_FINISH;
+	assert_int_equal(stream_handoff_state(&f->fx.serve, cl->conn, &st),
+	    1);
+	client_free(cl);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+		    test_stream_handed_stream_continues_at_its_cursor,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stream_stream_mid_frame_is_not_handed_over,
+		    setup, teardown),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_stream_stream_gets_live_events_in_order),
 		T(test_stream_stream_replays_after_resume_then_goes_live),

@@ -87,6 +87,11 @@ struct conn {
  * allocation failure (the socket is the caller's to close then). */
 struct conn *conn_new(struct serve *s, int fd, int admin,
 	    const struct sockaddr_storage *peer);
+/* Make a stream connection, on serve->streams, for a socket another worker
+ * handed over (stream_adopt): no request state, counted as a stream of
+ * addr_bucket.  NULL on allocation failure (the socket stays the caller's). */
+struct conn *conn_adopt(struct serve *s, int fd, uint16_t flags,
+	    uint32_t addr_bucket);
 /* On a proxy_protocol listener: the peer must be a trusted proxy and its
  * PROXY header comes first; 0, or -1 when the connection was closed (an
  * untrusted peer). */

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct conn;
+struct handoff_state;
 struct serve;
 
 #define STREAM_TOPICS_MAX	32
@@ -58,6 +59,18 @@ void	stream_on_event(struct serve *s, struct conn *c, uint32_t events);
 void	stream_on_tick(struct serve *s, struct conn *c);
 /* End the stream at its next frame boundary (drain, reload). */
 void	stream_finish(struct serve *s, struct conn *c);
+/* Fill st with what a new worker needs to continue the stream, if it is at
+ * a frame boundary with nothing queued and may be handed over (a ring
+ * stream, not ending): 1, else 0.  O(topics). */
+int	stream_handoff_state(struct serve *s, const struct conn *c,
+	    struct handoff_state *st);
+/* Continue a stream another worker handed over: socket fd (now ours,
+ * closed on failure) becomes a stream at st's cursor in the index, and is
+ * sent what it is owed.  The stream if it is still open (the caller
+ * registers it in epoll), else NULL.  A stream that cannot be taken on is
+ * ended with retry: as a reload's paced close would. */
+struct conn *stream_adopt(struct serve *s, int fd,
+	    const struct handoff_state *st);
 /* Leave the index (serve->on_stream_close, called by conn_close). */
 void	stream_forget(struct serve *s, struct conn *c);
 

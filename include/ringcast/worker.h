@@ -35,6 +35,11 @@ struct worker_params {
 	const int		*admin_fds;
 	size_t			 nadmin;
 	int			 master_pid;
+	/* Hand-off inboxes, one per slot of shm (nslots): a worker reads
+	 * its own and sends to those of a newer generation. */
+	const int		*inbox_send;
+	const int		*inbox_recv;
+	unsigned int		 nslots;
 };
 
 /* An epoll registration: the first member of every registered object. */
@@ -44,6 +49,7 @@ enum worker_kind {
 	WORKER_KIND_WAKE,
 	WORKER_KIND_SIGNAL,
 	WORKER_KIND_TIMER,
+	WORKER_KIND_INBOX,
 };
 
 struct worker_listener {
@@ -61,6 +67,12 @@ struct worker {
 	int			 generation;
 	int			 epfd;
 	uint8_t			 wake_kind, signal_kind, timer_kind;
+	uint8_t			 inbox_kind;
+	int			 inbox;		/* streams handed to us */
+	int			*inbox_send;	/* per slot; ours is -1 */
+	unsigned int		 nslots;
+	unsigned int		 slot;
+	unsigned int		 handoff_next;	/* round robin over targets */
 	int			 sigfd;
 	int			 timerfd;
 	struct worker_listener	*listeners;

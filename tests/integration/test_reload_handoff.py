@@ -1,0 +1,196 @@
+"""DESIGN section 10.5: a reload hands every established stream to the new
+generation of workers.  Many streams, a publisher running, three reloads:
+no stream is ended or reconnected (each client keeps its socket and never
+sees the chunked terminator), no event is lost or duplicated, and each old
+generation is gone within drain_timeout.  A worker killed during a hand-off
+loses no stream silently: its clients see the connection end and replay."""
+
+import os
+import selectors
+import signal
+import time
+
+from ringcast_harness import SLOW, SSEClient, StreamEnded
+from ringcast_lifecycle import (Publisher, ReconnectingSubscriber, alive,
+                                check_delivery)
+
+TOPIC = "news"
+STREAMS = 200
+DRAIN = 5
+
+
+def wait_until(pred, timeout, step=0.05):
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class Streams:
+    """n SSE streams on one topic, read by one selector loop: each keeps
+    the ids it saw and whether its connection ended."""
+
+    def __init__(self, port, n):
+        self.clients = []
+        for _ in range(n):
+            c = SSEClient("127.0.0.1", port, f"/events/{TOPIC}",
+                          timeout=5 * SLOW)
+            assert c.status == 200
+            c.ids, c.ended = [], False
+            c.local = c.sock.getsockname()
+            self.clients.append(c)
+        self.sel = selectors.DefaultSelector()
+        for c in self.clients:
+            c.sock.setblocking(False)
+            self.sel.register(c.sock, selectors.EVENT_READ, c)
+
+    def _read(self, c):
+        try:
+            while True:
+                ev = c.next_event()
+                if ev["event"] == "message":
+                    c.ids.append(int(ev["id"]))
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (StreamEnded, OSError):
+            c.ended = True
+            self.sel.unregister(c.sock)
+
+    def pump(self, seconds):
+        """Read whatever arrives for this long (bounded)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for key, _ in self.sel.select(0.05):
+                self._read(key.data)
+
+    def caught_up(self, last):
+        return all(c.ended or (c.ids and c.ids[-1] >= last)
+                   for c in self.clients)
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+        self.sel.close()
+
+
+def old_generation_gone(srv, old):
+    return not (set(srv.worker_pids()) & old)
+
+
+def test_three_reloads_keep_every_stream(make_server):
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    srv.start()
+    streams = Streams(srv.port, STREAMS)
+    pub = Publisher(srv.port, TOPIC, interval=0.02)
+    pub.start()
+    try:
+        streams.pump(0.5)
+        for n in range(3):
+            old = set(srv.worker_pids())
+            srv.send_signal(signal.SIGHUP)
+            t0 = time.monotonic()
+            while not old_generation_gone(srv, old) and \
+                    time.monotonic() - t0 < DRAIN * SLOW:
+                streams.pump(0.1)
+            assert old_generation_gone(srv, old), \
+                f"reload {n}: old workers outlived drain_timeout\n" + \
+                srv.log_text()
+            assert len(srv.worker_pids()) == 2
+            streams.pump(0.3)
+        pub.stop()
+        pub.join(10 * SLOW)
+        last = pub.confirmed[-1][0]
+        deadline = time.monotonic() + 15 * SLOW
+        while not streams.caught_up(last) and time.monotonic() < deadline:
+            streams.pump(0.1)
+        ended = [i for i, c in enumerate(streams.clients) if c.ended]
+        assert not ended, f"{len(ended)} streams ended (clean ends: " \
+            f"{sum(c.clean_end for c in streams.clients)})\n" + \
+            srv.log_text()
+        want = [seq for seq, _ in pub.confirmed]
+        for i, c in enumerate(streams.clients):
+            assert c.sock.getsockname() == c.local
+            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
+            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
+            lost = sorted(set(want) - set(c.ids))
+            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
+            assert len(set(c.ids) - set(want)) <= pub.failures
+        # Round robin: the new workers hold about half each.
+        per_worker = [v for k, v in srv.metrics().items()
+                      if k.startswith("ringcast_connections{")
+                      and 'kind="stream"' in k]
+        assert len(per_worker) == 2 and sum(per_worker) == STREAMS, \
+            per_worker
+        assert all(abs(v - STREAMS / 2) <= STREAMS / 10
+                   for v in per_worker), per_worker
+        text = srv.log.read_text(errors="replace")
+        assert text.count("reloaded: generation") == 3
+        assert "handed" in text
+        assert "killed by signal" not in text, text
+    finally:
+        pub.stop()
+        streams.close()
+    assert srv.stop() == 0
+
+
+def test_worker_killed_during_a_hand_off_loses_no_stream(make_server):
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    srv.start()
+    subs = [ReconnectingSubscriber(srv.port, TOPIC) for _ in range(20)]
+    for s in subs:
+        s.start()
+    for s in subs:
+        assert s.ready.wait(5 * SLOW), "subscriber did not connect"
+    pub = Publisher(srv.port, TOPIC)
+    pub.start()
+    victims = []
+    try:
+        time.sleep(0.5)
+        old = set(srv.worker_pids())
+        srv.send_signal(signal.SIGHUP)
+        # A new worker stopped as it starts: the old workers hand it its
+        # share all the same (it waits in its inbox) and exit.  Killed
+        # then, it is respawned, and the new process adopts what was
+        # queued; whatever it had adopted before the stop dies with it,
+        # and those clients reconnect and replay.
+        assert wait_until(lambda: len(set(srv.worker_pids()) - old) >= 1,
+                          5, step=0.002)
+        new = sorted(set(srv.worker_pids()) - old)[0]
+        victims.append(new)
+        os.kill(new, signal.SIGSTOP)
+        assert wait_until(lambda: old_generation_gone(srv, old), DRAIN), \
+            srv.log_text()
+        os.kill(new, signal.SIGKILL)
+        os.kill(new, signal.SIGCONT)
+        assert wait_until(lambda: not alive(new), 5)
+        # The killed new worker is respawned; everyone is served again.
+        assert wait_until(lambda: len(srv.worker_pids()) == 2, 10)
+        time.sleep(1)
+        pub.stop()
+        pub.join(10 * SLOW)
+        last = pub.confirmed[-1][0]
+        for i, s in enumerate(subs):
+            assert s.wait_for(last, 15), (
+                f"subscriber {i} silent at {s.last_id()} < {last}\n"
+                + srv.log_text())
+        for s in subs:
+            s.stop()
+        for s in subs:
+            s.join(5 * SLOW)
+        check_delivery(pub, subs)
+        # The other new worker took its share without a reconnect.
+        assert any(s.connects == 1 for s in subs)
+        assert "handed" in srv.log.read_text(errors="replace")
+    finally:
+        pub.stop()
+        for s in subs:
+            s.stop()
+        for pid in victims:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    srv.stop()
+
