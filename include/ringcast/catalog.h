@@ -37,6 +37,8 @@ struct catalog_topic {
 	uint32_t	 id;		/* stable, never reused, >= 1 */
 	uint32_t	 flags;
 	uint64_t	 created;	/* unix time */
+	uint32_t	 keep;		/* history: newest events; 0: default */
+	uint64_t	 max_age_ms;	/* history: age bound; 0: default */
 	char		 name[TOPIC_NAME_MAX + 1];
 	char		 description[TOPIC_DESC_MAX + 1];
 };
@@ -70,6 +72,12 @@ enum catalog_result catalog_topic_lookup(struct catalog *cat, const char *name,
  * CATALOG_ERROR.  The name must be valid. */
 enum catalog_result catalog_topic_add(struct catalog *cat, const char *name,
 	    uint32_t flags, const char *description, struct catalog_topic *topic);
+/* Set a topic's history retention (keep events, max_age_ms; 0: the
+ * [history] default) and fill *topic (may be NULL): CATALOG_FOUND,
+ * CATALOG_NOT_FOUND or CATALOG_ERROR. */
+enum catalog_result catalog_topic_set_retention(struct catalog *cat,
+	    const char *name, uint32_t keep, uint64_t max_age_ms,
+	    struct catalog_topic *topic);
 /* Remove a topic and the tokens bound to it. */
 enum catalog_result catalog_topic_remove(struct catalog *cat, const char *name);
 /* Call fn for each topic in name order; stops early if fn returns non-zero.
