@@ -217,7 +217,26 @@ def test_topic_show(ctl):
     out = ctl.ok("topic", "show", "news")
     assert re.fullmatch(
         rf"name: news\nid: 1\nflags: private\ncreated: {ISO}\n"
-        r"description: d\n", out)
+        r"description: d\nkeep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n", out)
+
+
+def test_topic_retention_add_set_show(ctl):
+    ctl.ok("topic", "add", "quiet", "--keep", "100", "--max-age", "2h")
+    out = ctl.ok("topic", "show", "quiet")
+    assert "keep: 100\nmax_age: 7200s\n" in out
+    # An option left out keeps its value.
+    assert ctl.ok("topic", "set", "quiet", "--keep", "5") == \
+        "keep: 5\nmax_age: 7200s\n"
+    ctl.ok("topic", "set", "quiet", "--max-age", "0")
+    assert "keep: 5\nmax_age: 0s (the [history] default)\n" in \
+        ctl.ok("topic", "show", "quiet")
+    ctl.fails(1, "topic", "set", "ghost", "--keep", "1",
+              says="topic 'ghost': not found")
+    ctl.fails(1, "topic", "set", "quiet", "--keep", "-1", says="--keep")
+    ctl.fails(1, "topic", "add", "other", "--max-age", "soon",
+              says="--max-age soon: bad duration")
+    ctl.fails(1, "topic", "set", "quiet", says="give --keep")
 
 
 def test_topic_unknown_is_exit_1(ctl):
