@@ -867,9 +867,11 @@ stream_fanout(struct serve *s)
 		if (c->state == CONN_STREAM && !(c->flags & CONN_BLOCKED))
 			stream_flush(s, c);
 	}
-	/* Streams queued again during the round go first next time. */
-	memmove(s->pending, s->pending + n,
-	    (s->npending - n) * sizeof(*s->pending));
+	/* Streams queued again during the round go first next time (none
+	 * ever queued: pending is still NULL, no memmove). */
+	if (s->npending > n)
+		memmove(s->pending, s->pending + n,
+		    (s->npending - n) * sizeof(*s->pending));
 	s->npending -= n;
 	return n;
 }
