@@ -33,10 +33,25 @@
 #define HISTORY_KEY_LEN		12
 #define HISTORY_STATE_LEN	16
 #define HISTORY_TIME_LEN	8
+#define HISTORY_CACHE		64	/* topic records held by a batch */
 
 #define META_ARCHIVED		"archived"
 #define META_EPOCH		"epoch"
 #define META_CLEAN		"clean"
+
+/* A topic's record, as held in "topics". */
+struct topic_state {
+	uint64_t	 count;
+	uint64_t	 floor;
+};
+
+/* A batch reads each topic's record once and writes it once, at its end. */
+struct state_slot {
+	uint32_t		 topic;
+	int			 found;		/* the record exists */
+	int			 dirty;
+	struct topic_state	 st;
+};
 
 struct history {
 	MDB_env		*env;
@@ -45,14 +60,10 @@ struct history {
 	MDB_dbi		 meta;
 	char		*frame;		/* archiver: one frame's copy */
 	size_t		 framecap;
+	struct state_slot cache[HISTORY_CACHE];
+	size_t		 ncache;
 	char		 path[PATH_MAX];
 	char		 err[PATH_MAX + 256];
-};
-
-/* A topic's record, as held in "topics". */
-struct topic_state {
-	uint64_t	 count;
-	uint64_t	 floor;
 };
 
 static void
@@ -251,6 +262,43 @@ state_put(struct history *h, MDB_txn *txn, uint32_t topic,
 	return 0;
 }
 
+/* Write the batch's changed topic records; the cache is empty after. */
+static int
+cache_flush(struct history *h, MDB_txn *txn)
+{
+	size_t	 i, n = h->ncache;
+
+	h->ncache = 0;
+	for (i = 0; i < n; i++)
+		if (h->cache[i].dirty && h->cache[i].found &&
+		    state_put(h, txn, h->cache[i].topic, &h->cache[i].st) == -1)
+			return -1;
+	return 0;
+}
+
+/* The batch's copy of topic's record (found 0: none yet); NULL on error. */
+static struct state_slot *
+cache_get(struct history *h, MDB_txn *txn, uint32_t topic)
+{
+	struct state_slot	*slot;
+	size_t			 i;
+	int			 rc;
+
+	for (i = 0; i < h->ncache; i++)
+		if (h->cache[i].topic == topic)
+			return &h->cache[i];
+	if (h->ncache == HISTORY_CACHE && cache_flush(h, txn) == -1)
+		return NULL;
+	slot = &h->cache[h->ncache];
+	memset(slot, 0, sizeof(*slot));
+	slot->topic = topic;
+	if ((rc = state_get(h, txn, topic, &slot->st)) == -1)
+		return NULL;
+	slot->found = rc;
+	h->ncache++;
+	return slot;
+}
+
 static int
 open_dbis(struct history *h, MDB_txn *txn, int create)
 {
@@ -311,7 +359,7 @@ history_open(struct history **hp, const char *path, uint64_t map_size,
 		history_fail(h, "mdb_env_set_mapsize", rc);
 		goto fail;
 	}
-	rc = mdb_env_open(h->env, path, MDB_NOTLS | MDB_NOSYNC,
+	rc = mdb_env_open(h->env, path, MDB_NOTLS | MDB_NOSYNC | MDB_NORDAHEAD,
 	    HISTORY_FILE_MODE);
 	if (rc != 0) {
 		history_fail(h, "mdb_env_open", rc);
@@ -506,19 +554,21 @@ event_store(struct history *h, MDB_txn *txn, const struct ring_frame *fr,
     const struct history_retention *r, uint64_t now_ms,
     struct history_result *res)
 {
-	struct topic_state	 st;
+	struct state_slot	*slot;
 	unsigned char		 k[HISTORY_KEY_LEN];
 	MDB_val			 key = { sizeof(k), k }, val;
 	int64_t			 n;
 	int			 rc;
 
-	if ((rc = state_get(h, txn, fr->topic, &st)) == -1)
+	if ((slot = cache_get(h, txn, fr->topic)) == NULL)
 		return -1;
-	if (rc == 0) {
+	if (!slot->found) {
 		/* Its events before this one were not archived. */
-		st.count = 0;
-		st.floor = fr->seq - 1;
+		slot->found = 1;
+		slot->st.count = 0;
+		slot->st.floor = fr->seq - 1;
 	}
+	slot->dirty = 1;
 	key_make(k, fr->topic, fr->seq);
 	put_le64((unsigned char *)h->frame, now_ms);
 	val.mv_size = HISTORY_TIME_LEN + fr->len;
@@ -527,13 +577,13 @@ event_store(struct history *h, MDB_txn *txn, const struct ring_frame *fr,
 		history_fail(h, "mdb_put", rc);
 		return -1;
 	}
-	st.count++;
+	slot->st.count++;
 	res->stored++;
-	if ((n = topic_trim(h, txn, fr->topic, &st, r->keep,
+	if ((n = topic_trim(h, txn, fr->topic, &slot->st, r->keep,
 	    cutoff_of(r, now_ms), 0)) == -1)
 		return -1;
 	res->trimmed += (uint64_t)n;
-	return state_put(h, txn, fr->topic, &st);
+	return 0;
 }
 
 /* An event not stored: a topic with history says it lost it (drop), a
@@ -542,22 +592,27 @@ static int
 event_skip(struct history *h, MDB_txn *txn, const struct ring_frame *fr,
     int drop, struct history_result *res)
 {
-	struct topic_state	 st;
+	struct state_slot	*slot;
 	uint32_t		 t = htobe32(fr->topic);
 	MDB_val			 key = { sizeof(t), &t };
 	int64_t			 n;
 	int			 rc;
 
-	if ((rc = state_get(h, txn, fr->topic, &st)) <= 0)
-		return rc;
+	if ((slot = cache_get(h, txn, fr->topic)) == NULL)
+		return -1;
+	if (!slot->found)
+		return 0;
 	if (drop) {
 		res->dropped++;
-		st.floor = fr->seq;
-		return state_put(h, txn, fr->topic, &st);
+		slot->st.floor = fr->seq;
+		slot->dirty = 1;
+		return 0;
 	}
-	if ((n = topic_trim(h, txn, fr->topic, &st, 0, 0, 1)) == -1)
+	if ((n = topic_trim(h, txn, fr->topic, &slot->st, 0, 0, 1)) == -1)
 		return -1;
 	res->trimmed += (uint64_t)n;
+	slot->found = 0;
+	slot->dirty = 0;
 	if ((rc = mdb_del(txn, h->topics, &key, NULL)) != 0) {
 		history_fail(h, "mdb_del", rc);
 		return -1;
@@ -625,6 +680,7 @@ history_archive(struct history *h, const struct ring *ring,
 		return 0;
 	if (txn_begin(h, 0, &txn) == -1)
 		return -1;
+	h->ncache = 0;
 	if (position_load(h, txn, ring, &pos) == -1)
 		goto fail;
 	start = pos;
@@ -637,7 +693,8 @@ history_archive(struct history *h, const struct ring *ring,
 			/* Read oldest first: the ring raises a topic's
 			 * evicted mark before it moves oldest past it. */
 			oldest = ring_oldest(ring);
-			if (floors_raise(h, txn, ring, pos, oldest - 1) == -1)
+			if (cache_flush(h, txn) == -1 ||
+			    floors_raise(h, txn, ring, pos, oldest - 1) == -1)
 				goto fail;
 			if (oldest - 1 > pos)
 				pos = oldest - 1;
@@ -655,7 +712,8 @@ history_archive(struct history *h, const struct ring *ring,
 			goto fail;
 		pos = fr.seq;
 	}
-	if (pos != start && meta_put(h, txn, META_ARCHIVED, pos) == -1)
+	if (cache_flush(h, txn) == -1 ||
+	    (pos != start && meta_put(h, txn, META_ARCHIVED, pos) == -1))
 		goto fail;
 	if (txn_commit(h, txn) == -1) {
 		memset(res, 0, sizeof(*res));
@@ -665,6 +723,7 @@ history_archive(struct history *h, const struct ring *ring,
 	return (int)n;
 fail:
 	rc = errno;
+	h->ncache = 0;
 	mdb_txn_abort(txn);
 	memset(res, 0, sizeof(*res));
 	errno = rc;

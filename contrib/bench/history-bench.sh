@@ -1,7 +1,7 @@
 #!/bin/sh
 # history-bench.sh: the per-topic history figures of issue #14 (not part of
 # run-bench.sh's fixed suite): publish rate with history off and on, replay
-# from history in events/s (a 1 MiB ring, so every replayed event comes
+# from history in events/s (a small ring, so most replayed events come
 # from history), and the PSS of the daemon's processes before and after
 # HISTORY_MB of history was written (LMDB is mapped: it must not grow with
 # history).  Each case gets a fresh ringcastd on loopback; RESULT lines go
@@ -38,14 +38,28 @@ server_pids() {
 	echo "$1${kids:+,$kids}"
 }
 
-# The summed PSS (KiB) of the master and its children.
+# The PSS (KiB) of the master and its children, summed: "total anon ring
+# history" (anon: the heaps; ring and history: the mapped files' pages,
+# page cache the kernel may reclaim).
 server_pss() {
-	total=0
 	for p in $(server_pids "$1" | tr , ' '); do
-		kb=$(awk '/^Pss:/ { print $2 }' /proc/$p/smaps_rollup 2>/dev/null || echo 0)
-		total=$((total + ${kb:-0}))
-	done
-	echo $total
+		cat /proc/$p/smaps 2>/dev/null
+	done | awk '
+	/^[0-9a-f]+-[0-9a-f]+ / { path = $6 }
+	/^Pss:/ {
+		total += $2
+		if (path ~ /history\/data\.mdb$/) hist += $2
+		else if (path ~ /\/ring$/) ring += $2
+	}
+	END { printf "%d %d %d\n", total, ring, hist }' | {
+		read total ring hist
+		anon=0
+		for p in $(server_pids "$1" | tr , ' '); do
+			kb=$(awk '/^Pss_Anon:/ { print $2 }' /proc/$p/smaps_rollup 2>/dev/null)
+			anon=$((anon + ${kb:-0}))
+		done
+		echo "$total $anon $ring $hist"
+	}
 }
 
 metric() {	# name
@@ -75,6 +89,8 @@ keep = $3
 map_size = $4
 [publish]
 require_token = no
+[limits]
+max_event_bytes = 64K
 [stream]
 heartbeat = 60s
 [log]
@@ -116,22 +132,41 @@ publish_rate() {	# label keep
 	stop
 }
 
-publish_rate off 0
-publish_rate on 1000000
+# Alternated, as the machine may be shared: rounds of off, on.
+round=0
+while [ $round -lt "${ROUNDS:-3}" ]; do
+	publish_rate off 0
+	publish_rate on 1000000
+	round=$((round + 1))
+done
 
-# Replay: a 1 MiB ring holds a few thousand events; the rest are history.
-start replay 1M 1000000 1G
+# Replay: a 4 MiB ring holds some 20,000 events of the 50,000 (fewer with
+# -e larger); the rest come from history.  The archiver must stay within the
+# ring while they are published as fast as they can be, or it says a gap.
+start replay 4M 1000000 1G
 "$BENCH" -m replay -p $RC_PORT -e "$events" -d 64 -t replay -T 120 \
     -k "$(server_pids $SERVER_PID)" | sed -n 's/^RESULT /RESULT source=history /p'
 stop
 
 # PSS with a large history: 4000-byte events until history_mb were stored.
 start pss 64M 100000000 $((history_mb * 2))M
-pss0=$(server_pss $SERVER_PID)
+set -- $(server_pss $SERVER_PID)
+before="pss_kib=$1 anon_kib=$2 ring_kib=$3 history_map_kib=$4"
+echo "RESULT mode=history-pss when=before $before"
+# A quarter, then all of it: the heaps must not grow between the two.
 n=$((history_mb * 1024 * 1024 / 4000))
-"$BENCH" -m publish -p $RC_PORT -e $n -s 4000 -d 16 -t big -T 600 >/dev/null
-wait_archived
-pss1=$(server_pss $SERVER_PID)
-du=$(du -sk "$RUN/pss/catalog/history" | cut -f1)
-echo "RESULT mode=history-pss events=$n history_kib=$du pss_before_kib=$pss0 pss_after_kib=$pss1"
+for part in quarter all; do
+	k=$((n / 4))
+	[ $part = all ] && k=$((n - n / 4))
+	"$BENCH" -m publish -p $RC_PORT -e $k -s 4000 -d 16 -t big -T 600 >/dev/null
+	wait_archived
+	du=$(du -sk "$RUN/pss/catalog/history" | cut -f1)
+	set -- $(server_pss $SERVER_PID)
+	echo "RESULT mode=history-pss when=$part history_kib=$du pss_kib=$1 anon_kib=$2 ring_kib=$3 history_map_kib=$4"
+done
+# A replay of a slice of it from history maps what it reads, no more.
+"$BENCH" -m replay -p $RC_PORT -e 20000 -s 4000 -d 16 -t big2 -T 300 |
+    sed -n 's/^RESULT /RESULT source=history-4k /p'
+set -- $(server_pss $SERVER_PID)
+echo "RESULT mode=history-pss when=after-replay pss_kib=$1 anon_kib=$2 ring_kib=$3 history_map_kib=$4"
 stop
