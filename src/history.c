@@ -600,10 +600,12 @@ event_skip(struct history *h, MDB_txn *txn, const struct ring_frame *fr,
 
 	if ((slot = cache_get(h, txn, fr->topic)) == NULL)
 		return -1;
+	if (drop)
+		res->dropped++;
+	/* Without a record yet, the first one stored sets its floor. */
 	if (!slot->found)
 		return 0;
 	if (drop) {
-		res->dropped++;
 		slot->st.floor = fr->seq;
 		slot->dirty = 1;
 		return 0;
@@ -902,8 +904,11 @@ history_read(struct history *h, uint64_t after, const uint32_t *topics,
 	}
 	if (txn_begin(h, MDB_RDONLY, &txn) == -1)
 		return -1;
-	if (meta_get(h, txn, META_ARCHIVED, &view->archived) == -1)
+	if (meta_get(h, txn, META_ARCHIVED, &view->archived) == -1 ||
+	    meta_get(h, txn, META_EPOCH, &view->epoch) == -1 ||
+	    meta_get(h, txn, META_CLEAN, &seq) == -1)
 		goto fail;
+	view->clean = seq != 0 && seq == view->archived;
 	view->complete = 1;
 	for (i = 0; i < n; i++) {
 		if ((rc = state_get(h, txn, topics[i], &st)) == -1)

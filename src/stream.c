@@ -653,6 +653,24 @@ stream_copy_frame(void *arg, uint64_t seq, uint32_t topic, const void *frame,
 }
 
 /*
+ * How far the archiver has looked, for a reader: its position, or, when the
+ * ring was replaced (ring reset) after it stopped cleanly with everything
+ * archived and it has not run since, the new ring's start (the ids in
+ * between never existed).
+ */
+static uint64_t
+stream_history_archived(struct serve *s, const struct history_view *view,
+    uint64_t oldest)
+{
+	struct ring_info	 info;
+
+	if (!view->clean || oldest - 1 <= view->archived)
+		return view->archived;
+	ring_get_info(s->ring, &info);
+	return info.epoch != view->epoch ? oldest - 1 : view->archived;
+}
+
+/*
  * Send frames from the history store, one read transaction per batch,
  * closed before the write; when history holds nothing after the cursor,
  * hand over to the ring (no seam: everything of the stream's topics below
@@ -667,7 +685,7 @@ stream_send_from_history(struct serve *s, struct conn *c)
 	struct stream_copy	 cp;
 	struct iovec		 iov[STREAM_IOV_MAX];
 	uint64_t		 seqs[STREAM_IOV_MAX], evicted[STREAM_TOPICS_MAX];
-	uint64_t		 oldest, said, to;
+	uint64_t		 oldest, said, to, archived;
 	size_t			 lens[STREAM_IOV_MAX];
 	ssize_t			 n;
 	uint8_t			 i;
@@ -701,12 +719,15 @@ stream_send_from_history(struct serve *s, struct conn *c)
 	if (cp.count == 0) {
 		if (c->partial_seq != 0)
 			return 2;
+		archived = stream_history_archived(s, &view, oldest);
 		for (i = 0; i < c->ntopics; i++)
-			if (evicted[i] > view.archived && evicted[i] > said)
+			if (evicted[i] > archived && evicted[i] > said)
 				return 2;
+		/* Up to the archiver's position history holds it all, and
+		 * up to said the loss was said. */
 		c->flags &= ~CONN_HISTORY;
-		to = view.archived < oldest - 1 ? view.archived : oldest - 1;
-		stream_cursor_forward(c, to);
+		to = archived > said ? archived : said;
+		stream_cursor_forward(c, to < oldest - 1 ? to : oldest - 1);
 		return 1;
 	}
 	if ((n = stream_writev(c, iov, cp.count, cp.total)) == -1)
@@ -958,11 +979,11 @@ stream_first_frame(void *arg, uint64_t seq, uint32_t topic, const void *frame,
  */
 static int
 stream_resume_history(struct serve *s, struct conn *c, uint64_t last,
-    uint64_t *next)
+    uint64_t oldest, uint64_t *next)
 {
 	const uint32_t		*topics = stream_topic_list(c);
 	struct history_view	 view;
-	uint64_t		 evicted[STREAM_TOPICS_MAX], lost = 0;
+	uint64_t		 evicted[STREAM_TOPICS_MAX], lost = 0, archived;
 	uint8_t			 i;
 
 	if (serve_history(s) == -1)
@@ -978,12 +999,13 @@ stream_resume_history(struct serve *s, struct conn *c, uint64_t last,
 		*next = 0;
 		return 1;
 	}
+	archived = stream_history_archived(s, &view, oldest);
 	c->flags |= CONN_HISTORY;
 	c->cursor = last;
 	if (view.floor > last)
 		lost = view.floor;
 	for (i = 0; i < c->ntopics; i++)
-		if (evicted[i] > view.archived && evicted[i] > lost)
+		if (evicted[i] > archived && evicted[i] > lost)
 			lost = evicted[i];
 	c->history_ack = lost;
 	return lost > last;
@@ -1016,7 +1038,7 @@ stream_resume(struct serve *s, struct conn *c, const char *resume,
 		gap = stream_lost_after(s, c, last);
 		c->cursor = oldest - 1;
 		if (gap)
-			gap = stream_resume_history(s, c, last, &next);
+			gap = stream_resume_history(s, c, last, oldest, &next);
 	} else
 		c->cursor = last;
 	if (gap) {

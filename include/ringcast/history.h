@@ -50,6 +50,9 @@ struct history_view {
 	uint64_t	 floor;		/* newest seq of any of the topics that
 					 * history does not hold */
 	int		 complete;	/* every topic has history */
+	uint64_t	 epoch;		/* of the ring archived last */
+	int		 clean;		/* the archiver stopped cleanly at
+					 * archived (the ring's newest then) */
 };
 
 /* Called for each frame a reader is given, inside its read transaction:

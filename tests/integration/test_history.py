@@ -48,6 +48,13 @@ def wait_archived(srv, seq, timeout=10):
         srv.log_text()
 
 
+def archiver(srv, not_pid=None):
+    """The archiver's PID, once one other than not_pid has named itself."""
+    assert wait_until(lambda: srv.archiver_pid() not in (None, not_pid),
+                      15), srv.log_text()
+    return srv.archiver_pid()
+
+
 def flood(srv, megabytes):
     """Push megabytes of a busy topic through the ring, and wait for the
     archiver to have looked at all of it."""
@@ -150,15 +157,13 @@ def test_killed_archiver_loses_and_duplicates_nothing(make_server):
     rng = random.Random(14)
     quiet = []
     for _ in range(6):
-        pid = srv.archiver_pid()
-        assert pid is not None, srv.log_text()
+        pid = archiver(srv)
         # Kill it while it archives a stream of publishes.
         quiet += publish_many(srv, "quiet", 40, 200)
         time.sleep(rng.uniform(0, 0.05))
         os.kill(pid, signal.SIGKILL)
         quiet += publish_many(srv, "quiet", 10, 200)
-        assert wait_until(lambda: srv.archiver_pid() not in (None, pid),
-                          15), srv.log_text()
+        archiver(srv, not_pid=pid)
     wait_archived(srv, quiet[-1], timeout=15)
     assert srv.metrics()["ringcast_archiver_restarts_total"] >= 6
     flood(srv, 1.5)
@@ -183,3 +188,26 @@ def test_full_history_map_keeps_publishing(make_server):
     # The ring still serves them all.
     got = replay(srv, "quiet", ids[0], 599)
     assert [int(e["id"]) for e in got] == ids[1:]
+
+
+def test_history_survives_reload_and_ring_reset(make_server):
+    srv = history_server(make_server)
+    quiet = [srv.publish("quiet", f"q{i}") for i in range(20)]
+    wait_archived(srv, quiet[-1])
+    old = archiver(srv)
+    srv.send_signal(signal.SIGHUP)
+    # The archiver is started again with the new configuration.
+    archiver(srv, not_pid=old)
+    flood(srv, 2)
+    assert [int(e["id"]) for e in replay(srv, "quiet", quiet[0], 19)] == \
+        quiet[1:]
+    srv.stop()
+    srv.ctl("ring", "reset", "--force")
+    srv.start()
+    # Ids are never reused; a clean stop archived everything, so the new
+    # ring's first id says no gap, and history still holds them all.
+    after = srv.publish("quiet", "new")
+    assert after > quiet[-1]
+    got = replay(srv, "quiet", quiet[0], 20)
+    assert [(int(e["id"]), e["event"]) for e in got] == \
+        [(i, "message") for i in quiet[1:] + [after]]
