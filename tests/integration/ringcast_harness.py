@@ -83,8 +83,11 @@ class Server:
                     + self.log_text())
             try:
                 status, _, _ = self.request("GET", "/healthz", timeout=1)
+                # The archiver, forked last, has named itself: until then
+                # it would pass for a worker in worker_pids().
                 if status == 200 and len(self.worker_pids()) >= int(
-                        self.sections["server"].get("workers", "1")):
+                        self.sections["server"].get("workers", "1")) and \
+                        self.archiver_pid() is not None:
                     return
             except OSError:
                 pass
