@@ -204,9 +204,10 @@ metrics_render_archiver(const struct metrics *m, const struct ring *ring,
 	const struct metrics_archiver	*a = &m->archiver;
 	uint64_t			 archived, committed, lag = 0;
 
+	/* A dead archiver's lag grows; one that never reported has none. */
 	archived = LOAD(a->archived);
 	if (ring != NULL && (committed = ring_committed(ring)) > archived &&
-	    LOAD(a->running))
+	    (archived != 0 || LOAD(a->running)))
 		lag = committed - archived;
 	return buf_printf(out,
 	    "# HELP ringcast_history_archived_seq Newest id the archiver has "
