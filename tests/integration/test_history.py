@@ -211,3 +211,22 @@ def test_history_survives_reload_and_ring_reset(make_server):
     got = replay(srv, "quiet", quiet[0], 20)
     assert [(int(e["id"]), e["event"]) for e in got] == \
         [(i, "message") for i in quiet[1:] + [after]]
+
+
+def test_multi_topic_stream_merges_histories_in_order(make_server):
+    srv = history_server(make_server)
+    srv.ctl("topic", "add", "other", "--keep", "100")
+    ids = [srv.publish("quiet" if i % 3 else "other", f"m{i}")
+           for i in range(30)]
+    wait_archived(srv, ids[-1])
+    flood(srv, 2)
+    sub = srv.subscribe("/events?topic=quiet&topic=other",
+                        headers={"Last-Event-ID": str(ids[0])})
+    try:
+        got = sub.events(29, timeout=10)
+        assert [(int(e["id"]), e["data"], e["event"]) for e in got] == \
+            [(ids[i], f"m{i}", "message") for i in range(1, 30)]
+        live = srv.publish("other", "live")
+        assert int(sub.events(1, timeout=5)[0]["id"]) == live
+    finally:
+        sub.close()
