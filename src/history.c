@@ -630,7 +630,7 @@ event_skip(struct history *h, MDB_txn *txn, const struct ring_frame *fr,
  */
 static int
 position_load(struct history *h, MDB_txn *txn, const struct ring *ring,
-    uint64_t *pos)
+    uint64_t *stored, uint64_t *pos)
 {
 	struct ring_info	 info;
 	uint64_t		 archived, epoch, clean;
@@ -640,6 +640,7 @@ position_load(struct history *h, MDB_txn *txn, const struct ring *ring,
 	    meta_get(h, txn, META_EPOCH, &epoch) == -1 ||
 	    meta_get(h, txn, META_CLEAN, &clean) == -1)
 		return -1;
+	*stored = archived;
 	if (epoch != info.epoch) {
 		if (epoch != 0 && clean != archived &&
 		    floors_raise(h, txn, NULL, archived, info.oldest - 1) == -1)
@@ -683,9 +684,9 @@ history_archive(struct history *h, const struct ring *ring,
 	if (txn_begin(h, 0, &txn) == -1)
 		return -1;
 	h->ncache = 0;
-	if (position_load(h, txn, ring, &pos) == -1)
+	/* start: as stored; a new ring may move pos before the loop. */
+	if (position_load(h, txn, ring, &start, &pos) == -1)
 		goto fail;
-	start = pos;
 	while (n < max_events) {
 		st = ring_next(ring, pos, NULL, 0, &fr);
 		if (st == RING_NOT_YET)

@@ -387,6 +387,28 @@ test_history_ring_reset_after_clean_stop_loses_nothing(void **state)
 	assert_int_equal(t.seqs[1], b);
 }
 
+/* A replaced ring moves the position to its start at once, even before
+ * its first event: readers compare it with the new ring's evicted marks. */
+static void
+test_history_ring_reset_moves_position_before_any_event(void **state)
+{
+	struct fixture	*f = *state;
+	uint64_t	 a, archived;
+
+	a = append(f, QUIET, 10);
+	archive_all(f, 1000, 64);
+	assert_int_equal(history_mark_clean(f->hist, f->ring), 0);
+	ring_close(f->ring);
+	f->ring = NULL;
+	assert_int_equal(ring_reset(f->ring_path, 1 * MB, 8192, a + 100,
+	    f->err, sizeof(f->err)), 0);
+	open_ring(f, 1 * MB, 8192);
+	archive_all(f, 1000, 64);
+	assert_int_equal(history_position(f->hist, &archived), 0);
+	assert_int_equal(archived, ring_oldest(f->ring) - 1);
+	assert_true(archived >= a + 100);
+}
+
 static void
 test_history_ring_reset_after_unclean_stop_raises_floor(void **state)
 {
@@ -481,6 +503,7 @@ main(void)
 		T(test_history_eviction_before_archiving_raises_floor),
 		T(test_history_full_map_drops_events_and_says_so),
 		T(test_history_ring_reset_after_clean_stop_loses_nothing),
+		T(test_history_ring_reset_moves_position_before_any_event),
 		T(test_history_ring_reset_after_unclean_stop_raises_floor),
 		T(test_history_killed_archiver_resumes_without_duplicate_or_hole),
 	};
