@@ -179,6 +179,19 @@ read_all(struct fixture *f, uint64_t after, const uint32_t *topics, size_t n,
 	return view;
 }
 
+/* ringcastctl ring reset: a new ring above seq_floor, a high-water mark
+ * above the old ring's newest as the catalog's usually is, so the ids in
+ * between never existed. */
+static void
+reset_ring(struct fixture *f, uint64_t seq_floor)
+{
+	ring_close(f->ring);
+	f->ring = NULL;
+	assert_int_equal(ring_reset(f->ring_path, 1 * MB, 8192, seq_floor,
+	    f->err, sizeof(f->err)), 0);
+	open_ring(f, 1 * MB, 8192);
+}
+
 static void
 test_history_keeps_only_topics_with_history(void **state)
 {
@@ -370,13 +383,7 @@ test_history_ring_reset_after_clean_stop_loses_nothing(void **state)
 	a = append(f, QUIET, 10);
 	archive_all(f, 1000, 64);
 	assert_int_equal(history_mark_clean(f->hist, f->ring), 0);
-	ring_close(f->ring);
-	f->ring = NULL;
-	/* A high-water mark above the old ring's newest, as the catalog's
-	 * usually is: the ids in between never existed. */
-	assert_int_equal(ring_reset(f->ring_path, 1 * MB, 8192, a + 100,
-	    f->err, sizeof(f->err)), 0);
-	open_ring(f, 1 * MB, 8192);
+	reset_ring(f, a + 100);
 	b = append(f, QUIET, 10);
 	assert_true(b > a + 100);
 	archive_all(f, 1000, 64);
@@ -398,11 +405,7 @@ test_history_ring_reset_moves_position_before_any_event(void **state)
 	a = append(f, QUIET, 10);
 	archive_all(f, 1000, 64);
 	assert_int_equal(history_mark_clean(f->hist, f->ring), 0);
-	ring_close(f->ring);
-	f->ring = NULL;
-	assert_int_equal(ring_reset(f->ring_path, 1 * MB, 8192, a + 100,
-	    f->err, sizeof(f->err)), 0);
-	open_ring(f, 1 * MB, 8192);
+	reset_ring(f, a + 100);
 	archive_all(f, 1000, 64);
 	assert_int_equal(history_position(f->hist, &archived), 0);
 	assert_int_equal(archived, ring_oldest(f->ring) - 1);
@@ -421,11 +424,7 @@ test_history_ring_reset_after_unclean_stop_raises_floor(void **state)
 	a = append(f, QUIET, 10);
 	archive_all(f, 1000, 64);
 	append(f, QUIET, 10);		/* never archived */
-	ring_close(f->ring);
-	f->ring = NULL;
-	assert_int_equal(ring_reset(f->ring_path, 1 * MB, 8192, a + 100,
-	    f->err, sizeof(f->err)), 0);
-	open_ring(f, 1 * MB, 8192);
+	reset_ring(f, a + 100);
 	b = append(f, QUIET, 10);
 	archive_all(f, 1000, 64);
 	view = read_all(f, a, &quiet, 1, &t);
