@@ -502,6 +502,15 @@ enum catalog_result
 catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
     const char *description, struct catalog_topic *topic)
 {
+	return catalog_topic_add_retention(cat, name, flags, description, 0, 0,
+	    topic);
+}
+
+enum catalog_result
+catalog_topic_add_retention(struct catalog *cat, const char *name,
+    uint32_t flags, const char *description, uint32_t keep,
+    uint64_t max_age_ms, struct catalog_topic *topic)
+{
 	MDB_txn			*txn;
 	MDB_val			 key, val;
 	struct catalog_topic	 t;
@@ -551,6 +560,8 @@ catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
 	}
 	t.id = (uint32_t)next;
 	t.flags = flags;
+	t.keep = keep;
+	t.max_age_ms = max_age_ms;
 	t.created = (uint64_t)time(NULL);
 	strlcpy(t.name, name, sizeof(t.name));
 	strlcpy(t.description, description, sizeof(t.description));

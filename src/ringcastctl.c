@@ -244,15 +244,10 @@ cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 	}
 	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
 		return CTL_FAIL;
-	switch (catalog_topic_add(cat, pos[0],
-	    private ? CATALOG_TOPIC_PRIVATE : 0, desc, &t)) {
+	switch (catalog_topic_add_retention(cat, pos[0],
+	    private ? CATALOG_TOPIC_PRIVATE : 0, desc, keep_n, max_age_ms,
+	    &t)) {
 	case CATALOG_FOUND:
-		if ((keep_n != 0 || max_age_ms != 0) &&
-		    catalog_topic_set_retention(cat, pos[0], keep_n,
-		    max_age_ms, &t) != CATALOG_FOUND) {
-			warnx("%s", catalog_error(cat));
-			break;
-		}
 		topic_print_line(NULL, &t);
 		rc = CTL_OK;
 		break;

@@ -301,6 +301,14 @@ test_catalog_topic_retention_is_stored_and_cleared(void **state)
 	assert_int_equal(t.max_age_ms, 0);
 	assert_int_equal(catalog_topic_set_retention(f->cat, "nope", 1, 0,
 	    NULL), CATALOG_NOT_FOUND);
+	/* Added with it in one transaction: never seen without it. */
+	assert_int_equal(catalog_topic_add_retention(f->cat, "kept", 0, NULL,
+	    7, 0, &t), CATALOG_FOUND);
+	assert_int_equal(t.keep, 7);
+	assert_int_equal(catalog_topic_lookup(f->cat, "kept", 4, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.keep, 7);
+	assert_int_equal(t.max_age_ms, 0);
 }
 
 static void

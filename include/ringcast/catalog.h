@@ -72,6 +72,11 @@ enum catalog_result catalog_topic_lookup(struct catalog *cat, const char *name,
  * CATALOG_ERROR.  The name must be valid. */
 enum catalog_result catalog_topic_add(struct catalog *cat, const char *name,
 	    uint32_t flags, const char *description, struct catalog_topic *topic);
+/* catalog_topic_add with a history retention, in the same transaction, so
+ * the archiver never sees the topic without it. */
+enum catalog_result catalog_topic_add_retention(struct catalog *cat,
+	    const char *name, uint32_t flags, const char *description,
+	    uint32_t keep, uint64_t max_age_ms, struct catalog_topic *topic);
 /* Set a topic's history retention (keep events, max_age_ms; 0: the
  * [history] default) and fill *topic (may be NULL): CATALOG_FOUND,
  * CATALOG_NOT_FOUND or CATALOG_ERROR. */
