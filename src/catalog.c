@@ -4,6 +4,9 @@
  * outlives a call, so writers are never held back by a slow reader.  Records
  * are fixed little-endian layouts (see the comments at topic_encode and
  * token_encode); meta holds schema_version, next_topic_id and hwm.
+ * Families are entries of "topics" named by their pattern; a member is
+ * stored on first use with a copy of its family's record, and "members"
+ * maps its id to its name so that a family's tokens can find it.
  */
 #include <sys/stat.h>
 
@@ -20,6 +23,7 @@
 #include <sha2.h>
 
 #include "ringcast/catalog.h"
+#include "ringcast/pattern.h"
 
 #define CATALOG_SCHEMA_VERSION	1
 #define CATALOG_MAXDBS		4
@@ -41,6 +45,8 @@ struct catalog {
 	MDB_dbi		 topics;
 	MDB_dbi		 tokens;
 	MDB_dbi		 meta;
+	MDB_dbi		 members;	/* member id -> name */
+	int		 has_members;	/* 0: an old catalog, read-only */
 	int		 rdonly;
 	char		 path[PATH_MAX];
 	char		 err[PATH_MAX + 256];
@@ -263,14 +269,20 @@ meta_get(struct catalog *cat, MDB_txn *txn, const char *key, size_t width,
 static int
 open_dbis(struct catalog *cat, MDB_txn *txn)
 {
-	static const char *const names[] = { "topics", "tokens", "meta" };
-	MDB_dbi		*dbis[] = { &cat->topics, &cat->tokens, &cat->meta };
+	static const char *const names[] = { "topics", "tokens", "meta",
+	    "members" };
+	MDB_dbi		*dbis[] = { &cat->topics, &cat->tokens, &cat->meta,
+	    &cat->members };
 	unsigned int	 flags = cat->rdonly ? 0 : MDB_CREATE;
 	size_t		 i;
 	int		 rc;
 
-	for (i = 0; i < 3; i++) {
+	for (i = 0; i < 4; i++) {
 		rc = mdb_dbi_open(txn, names[i], flags, dbis[i]);
+		/* A catalog of an older build has no members until it is
+		 * opened read-write: then it has none. */
+		if (rc == MDB_NOTFOUND && dbis[i] == &cat->members)
+			continue;
 		if (rc == MDB_NOTFOUND) {
 			catalog_failx(cat, "no '%s' database: not initialized "
 			    "(open it read-write once, e.g. ringcastctl topic "
@@ -282,6 +294,8 @@ open_dbis(struct catalog *cat, MDB_txn *txn)
 			catalog_fail(cat, "mdb_dbi_open", rc);
 			return -1;
 		}
+		if (dbis[i] == &cat->members)
+			cat->has_members = 1;
 	}
 	return 0;
 }
@@ -466,7 +480,7 @@ topic_get(struct catalog *cat, MDB_txn *txn, const char *name, size_t len,
 	enum catalog_result	 res;
 
 	/* Not echoed: the name may be a client's bytes, bound for a log. */
-	if (!catalog_topic_name_valid(name, len)) {
+	if (!pattern_valid(name, len)) {
 		catalog_failx(cat, "topic name of %zu bytes: invalid name",
 		    len);
 		return CATALOG_NOT_FOUND;
@@ -498,6 +512,60 @@ catalog_topic_lookup(struct catalog *cat, const char *name, size_t len,
 	return res;
 }
 
+/*
+ * Give t the next topic id and store it under t->name inside txn:
+ * CATALOG_FOUND, CATALOG_EXISTS (*existing filled when not NULL) or
+ * CATALOG_ERROR.
+ */
+static enum catalog_result
+topic_insert(struct catalog *cat, MDB_txn *txn, struct catalog_topic *t,
+    struct catalog_topic *existing)
+{
+	MDB_val			 key, val;
+	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX +
+				    TOPIC_RETENTION_LEN];
+	uint64_t		 next;
+	int			 rc;
+
+	switch (meta_get(cat, txn, META_NEXT_TOPIC, 4, &next)) {
+	case CATALOG_FOUND:
+		break;
+	case CATALOG_NOT_FOUND:
+		catalog_failx(cat, "meta %s: missing", META_NEXT_TOPIC);
+		errno = EINVAL;
+		return CATALOG_ERROR;
+	default:
+		return CATALOG_ERROR;
+	}
+	if (next == 0 || next == UINT32_MAX) {
+		catalog_failx(cat, "topic '%s': topic ids are exhausted",
+		    t->name);
+		errno = EOVERFLOW;
+		return CATALOG_ERROR;
+	}
+	t->id = (uint32_t)next;
+	key.mv_data = t->name;
+	key.mv_size = strlen(t->name);
+	val.mv_data = buf;
+	val.mv_size = topic_encode(t, buf);
+	rc = mdb_put(txn, cat->topics, &key, &val, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		/* val now holds the existing record. */
+		if (existing != NULL &&
+		    topic_decode(cat, &key, &val, existing) == -1)
+			return CATALOG_ERROR;
+		catalog_failx(cat, "topic '%s': already exists", t->name);
+		return CATALOG_EXISTS;
+	}
+	if (rc != 0) {
+		catalog_fail(cat, "mdb_put", rc);
+		return CATALOG_ERROR;
+	}
+	if (meta_put32(cat, txn, META_NEXT_TOPIC, t->id + 1) == -1)
+		return CATALOG_ERROR;
+	return CATALOG_FOUND;
+}
+
 enum catalog_result
 catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
     const char *description, struct catalog_topic *topic)
@@ -512,17 +580,14 @@ catalog_topic_add_retention(struct catalog *cat, const char *name,
     uint64_t max_age_ms, struct catalog_topic *topic)
 {
 	MDB_txn			*txn;
-	MDB_val			 key, val;
 	struct catalog_topic	 t;
-	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX +
-				    TOPIC_RETENTION_LEN];
-	uint64_t		 next;
-	int			 rc;
+	enum catalog_result	 res;
+	size_t			 len = strlen(name);
 
 	if (description == NULL)
 		description = "";
 	memset(&t, 0, sizeof(t));
-	if (!catalog_topic_name_valid(name, strlen(name))) {
+	if (!pattern_valid(name, len)) {
 		catalog_failx(cat, "topic '%.*s': invalid name",
 		    TOPIC_NAME_MAX, name);
 		errno = EINVAL;
@@ -541,54 +606,141 @@ catalog_topic_add_retention(struct catalog *cat, const char *name,
 		errno = EINVAL;
 		return CATALOG_ERROR;
 	}
-	if (txn_begin(cat, 0, &txn) == -1)
-		return CATALOG_ERROR;
-	switch (meta_get(cat, txn, META_NEXT_TOPIC, 4, &next)) {
-	case CATALOG_FOUND:
-		break;
-	case CATALOG_NOT_FOUND:
-		catalog_failx(cat, "meta %s: missing", META_NEXT_TOPIC);
-		errno = EINVAL;
-		goto fail;
-	default:
-		goto fail;
-	}
-	if (next == 0 || next == UINT32_MAX) {
-		catalog_failx(cat, "topic '%s': topic ids are exhausted", name);
-		errno = EOVERFLOW;
-		goto fail;
-	}
-	t.id = (uint32_t)next;
 	t.flags = flags;
 	t.keep = keep;
 	t.max_age_ms = max_age_ms;
+	if (pattern_is_family(name, len))
+		t.flags |= CATALOG_TOPIC_FAMILY;
 	t.created = (uint64_t)time(NULL);
 	strlcpy(t.name, name, sizeof(t.name));
 	strlcpy(t.description, description, sizeof(t.description));
-	key.mv_data = (void *)name;
-	key.mv_size = strlen(name);
-	val.mv_data = buf;
-	val.mv_size = topic_encode(&t, buf);
-	rc = mdb_put(txn, cat->topics, &key, &val, MDB_NOOVERWRITE);
-	if (rc == MDB_KEYEXIST) {
-		/* val now holds the existing record. */
-		if (topic != NULL && topic_decode(cat, &key, &val, topic) == -1)
-			goto fail;
-		catalog_failx(cat, "topic '%s': already exists", name);
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	if ((res = topic_insert(cat, txn, &t, topic)) != CATALOG_FOUND) {
 		mdb_txn_abort(txn);
-		return CATALOG_EXISTS;
+		return res;
 	}
-	if (rc != 0) {
-		catalog_fail(cat, "mdb_put", rc);
-		goto fail;
-	}
-	if (meta_put32(cat, txn, META_NEXT_TOPIC, t.id + 1) == -1)
-		goto fail;
 	if (txn_commit(cat, txn) == -1)
 		return CATALOG_ERROR;
 	if (topic != NULL)
 		*topic = t;
 	return CATALOG_FOUND;
+}
+
+/* The members index's key for topic id. */
+static void
+member_key(uint32_t id, unsigned char *key)
+{
+	put_le32(key, id);
+}
+
+/* The name of member id into name (valid until txn ends). */
+static enum catalog_result
+member_get(struct catalog *cat, MDB_txn *txn, uint32_t id, MDB_val *name)
+{
+	unsigned char	 key[4];
+
+	if (!cat->has_members)
+		return CATALOG_NOT_FOUND;
+	member_key(id, key);
+	return db_get(cat, txn, cat->members, key, sizeof(key), name);
+}
+
+/* Forget member id in the index; 0 or -1. */
+static int
+member_unindex(struct catalog *cat, MDB_txn *txn, uint32_t id)
+{
+	unsigned char	 buf[4];
+	MDB_val		 key = { sizeof(buf), buf };
+	int		 rc;
+
+	member_key(id, buf);
+	rc = mdb_del(txn, cat->members, &key, NULL);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		catalog_fail(cat, "mdb_del", rc);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Find name inside txn: its exact entry, else a member of its family with
+ * a copy of the family's whole record (so every option of the family
+ * follows, whatever fields it gains) and id 0: not stored yet.
+ */
+static enum catalog_result
+topic_find(struct catalog *cat, MDB_txn *txn, const char *name, size_t len,
+    struct catalog_topic *t)
+{
+	struct catalog_topic	 fam;
+	char			 pattern[TOPIC_NAME_MAX + 2];
+	enum catalog_result	 res;
+	int			 plen;
+
+	res = topic_get(cat, txn, name, len, t);
+	if (res != CATALOG_NOT_FOUND || !catalog_topic_name_valid(name, len))
+		return res;
+	plen = pattern_family_of(name, len, pattern, sizeof(pattern));
+	if (plen == -1)
+		return CATALOG_NOT_FOUND;
+	res = topic_get(cat, txn, pattern, (size_t)plen, &fam);
+	if (res == CATALOG_NOT_FOUND)
+		catalog_failx(cat, "topic '%.*s': not found", (int)len, name);
+	if (res != CATALOG_FOUND)
+		return res;
+	*t = fam;
+	t->id = 0;
+	t->flags = (fam.flags & ~(uint32_t)CATALOG_TOPIC_FAMILY) |
+	    CATALOG_TOPIC_MEMBER;
+	t->created = (uint64_t)time(NULL);
+	memset(t->name, 0, sizeof(t->name));
+	memcpy(t->name, name, len);
+	return CATALOG_FOUND;
+}
+
+/* Store t, a member found by topic_find, with its index entry; 0 or -1. */
+static int
+topic_materialise(struct catalog *cat, MDB_txn *txn, struct catalog_topic *t)
+{
+	unsigned char	 key[4];
+
+	/* The caller holds the write lock and saw no entry: never EXISTS. */
+	if (topic_insert(cat, txn, t, NULL) != CATALOG_FOUND)
+		return -1;
+	member_key(t->id, key);
+	return db_put(cat, txn, cat->members, key, sizeof(key), t->name,
+	    strlen(t->name));
+}
+
+/*
+ * Store name for catalog_topic_resolve.  The write transaction looks again:
+ * since the read, another process may have stored the name or removed the
+ * family.
+ */
+static enum catalog_result
+topic_store(struct catalog *cat, const char *name, size_t len, int flags,
+    struct catalog_topic *t)
+{
+	MDB_txn			*txn;
+	enum catalog_result	 res;
+
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	res = topic_find(cat, txn, name, len, t);
+	if (res == CATALOG_NOT_FOUND && (flags & CATALOG_RESOLVE_AUTO_CREATE)) {
+		memset(t, 0, sizeof(*t));
+		memcpy(t->name, name, len);
+		t->created = (uint64_t)time(NULL);
+		if (topic_insert(cat, txn, t, NULL) != CATALOG_FOUND)
+			goto fail;
+	} else if (res == CATALOG_FOUND && t->id == 0) {
+		if (topic_materialise(cat, txn, t) == -1)
+			goto fail;
+	} else {
+		mdb_txn_abort(txn);
+		return res;
+	}
+	return txn_commit(cat, txn) == 0 ? CATALOG_FOUND : CATALOG_ERROR;
 fail:
 	mdb_txn_abort(txn);
 	return CATALOG_ERROR;
@@ -625,13 +777,47 @@ catalog_topic_set_retention(struct catalog *cat, const char *name,
 	return CATALOG_FOUND;
 }
 
-/* Delete every token bound to topic id; the number deleted, or -1. */
-static int
-tokens_delete_topic(struct catalog *cat, MDB_txn *txn, uint32_t id)
+enum catalog_result
+catalog_topic_resolve(struct catalog *cat, const char *name, size_t len,
+    int flags, struct catalog_topic *topic)
 {
-	MDB_cursor	*cur;
-	MDB_val		 key, val;
-	int		 rc, n = 0;
+	MDB_txn			*txn;
+	struct catalog_topic	 t;
+	enum catalog_result	 res;
+
+	/* Not echoed: the name may be a client's bytes, bound for a log. */
+	if (!catalog_topic_name_valid(name, len)) {
+		catalog_failx(cat, "topic name of %zu bytes: invalid name",
+		    len);
+		return CATALOG_NOT_FOUND;
+	}
+	if (txn_begin(cat, MDB_RDONLY, &txn) == -1)
+		return CATALOG_ERROR;
+	res = topic_find(cat, txn, name, len, &t);
+	mdb_txn_abort(txn);
+	if ((res == CATALOG_FOUND && t.id == 0 &&
+	    (flags & CATALOG_RESOLVE_MATERIALISE)) ||
+	    (res == CATALOG_NOT_FOUND && (flags & CATALOG_RESOLVE_AUTO_CREATE)))
+		res = topic_store(cat, name, len, flags, &t);
+	if (res == CATALOG_FOUND && topic != NULL)
+		*topic = t;
+	return res;
+}
+
+/*
+ * Delete the tokens bound to topic id or, with pattern, those bound to a
+ * member of the family pattern (found through the members index, so call
+ * this before the members go); the number deleted, or -1.
+ */
+static int
+tokens_delete(struct catalog *cat, MDB_txn *txn, uint32_t id,
+    const char *pattern, size_t plen)
+{
+	MDB_cursor		*cur;
+	MDB_val			 key, val, name;
+	enum catalog_result	 res;
+	uint32_t		 bound;
+	int			 rc, n = 0;
 
 	if ((rc = mdb_cursor_open(txn, cat->tokens, &cur)) != 0) {
 		catalog_fail(cat, "mdb_cursor_open", rc);
@@ -639,32 +825,65 @@ tokens_delete_topic(struct catalog *cat, MDB_txn *txn, uint32_t id)
 	}
 	for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
 	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-		if (val.mv_size != TOKEN_RECORD_LEN ||
-		    get_le32((const unsigned char *)val.mv_data + 4) != id)
+		if (val.mv_size != TOKEN_RECORD_LEN)
 			continue;
+		bound = get_le32((const unsigned char *)val.mv_data + 4);
+		if (pattern == NULL && bound != id)
+			continue;
+		if (pattern != NULL) {
+			if (bound == 0)
+				continue;
+			res = member_get(cat, txn, bound, &name);
+			if (res == CATALOG_ERROR) {
+				rc = -1;
+				break;
+			}
+			if (res == CATALOG_NOT_FOUND ||
+			    !pattern_match(pattern, plen, name.mv_data,
+			    name.mv_size))
+				continue;
+		}
 		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
 			catalog_fail(cat, "mdb_cursor_del", rc);
+			rc = -1;
 			break;
 		}
 		n++;
 	}
 	mdb_cursor_close(cur);
 	if (rc != MDB_NOTFOUND) {
-		if (rc != 0)
+		if (rc > 0)
 			catalog_fail(cat, "mdb_cursor_get", rc);
 		return -1;
 	}
 	return n;
 }
 
+/* Delete entry t, its tokens and its index entry, inside txn; 0 or -1. */
+static int
+topic_delete(struct catalog *cat, MDB_txn *txn, const struct catalog_topic *t)
+{
+	MDB_val	 key = { strlen(t->name), (void *)t->name };
+	int	 rc;
+
+	if ((rc = mdb_del(txn, cat->topics, &key, NULL)) != 0) {
+		catalog_fail(cat, "mdb_del", rc);
+		return -1;
+	}
+	if (tokens_delete(cat, txn, t->id, NULL, 0) == -1)
+		return -1;
+	if ((t->flags & CATALOG_TOPIC_MEMBER) &&
+	    member_unindex(cat, txn, t->id) == -1)
+		return -1;
+	return 0;
+}
+
 enum catalog_result
 catalog_topic_remove(struct catalog *cat, const char *name)
 {
 	MDB_txn			*txn;
-	MDB_val			 key;
 	struct catalog_topic	 t;
 	enum catalog_result	 res;
-	int			 rc;
 
 	if (txn_begin(cat, 0, &txn) == -1)
 		return CATALOG_ERROR;
@@ -673,18 +892,97 @@ catalog_topic_remove(struct catalog *cat, const char *name)
 		mdb_txn_abort(txn);
 		return res;
 	}
-	key.mv_data = (void *)name;
-	key.mv_size = strlen(name);
-	if ((rc = mdb_del(txn, cat->topics, &key, NULL)) != 0) {
-		catalog_fail(cat, "mdb_del", rc);
-		goto fail;
+	if (topic_delete(cat, txn, &t) == -1) {
+		mdb_txn_abort(txn);
+		return CATALOG_ERROR;
 	}
-	if (tokens_delete_topic(cat, txn, t.id) == -1)
-		goto fail;
 	return txn_commit(cat, txn) == 0 ? CATALOG_FOUND : CATALOG_ERROR;
-fail:
-	mdb_txn_abort(txn);
-	return CATALOG_ERROR;
+}
+
+/* Delete every member of family pattern, the topics after its prefix in
+ * key order; the number deleted, or -1. */
+static int
+members_delete(struct catalog *cat, MDB_txn *txn, const char *pattern,
+    size_t plen)
+{
+	MDB_cursor		*cur;
+	MDB_val			 key = { plen - 1, (void *)pattern }, val;
+	struct catalog_topic	 t;
+	int			 rc, n = 0;
+
+	if ((rc = mdb_cursor_open(txn, cat->topics, &cur)) != 0) {
+		catalog_fail(cat, "mdb_cursor_open", rc);
+		return -1;
+	}
+	/* A lone '*' has an empty prefix, which MDB_SET_RANGE refuses. */
+	for (rc = mdb_cursor_get(cur, &key, &val, plen == 1 ? MDB_FIRST :
+	    MDB_SET_RANGE); rc == 0;
+	    rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+		if (key.mv_size < plen - 1 ||
+		    memcmp(key.mv_data, pattern, plen - 1) != 0)
+			break;
+		if (!pattern_match(pattern, plen, key.mv_data, key.mv_size))
+			continue;
+		if (topic_decode(cat, &key, &val, &t) == -1) {
+			rc = -1;
+			break;
+		}
+		if (!(t.flags & CATALOG_TOPIC_MEMBER))
+			continue;
+		if ((rc = mdb_cursor_del(cur, 0)) != 0) {
+			catalog_fail(cat, "mdb_cursor_del", rc);
+			rc = -1;
+			break;
+		}
+		if (member_unindex(cat, txn, t.id) == -1) {
+			rc = -1;
+			break;
+		}
+		n++;
+	}
+	mdb_cursor_close(cur);
+	if (rc != 0 && rc != MDB_NOTFOUND) {
+		if (rc > 0)
+			catalog_fail(cat, "mdb_cursor_get", rc);
+		return -1;
+	}
+	return n;
+}
+
+enum catalog_result
+catalog_family_remove(struct catalog *cat, const char *pattern,
+    size_t *members)
+{
+	MDB_txn			*txn;
+	struct catalog_topic	 fam;
+	enum catalog_result	 res;
+	size_t			 plen = strlen(pattern);
+	int			 n;
+
+	if (!pattern_valid(pattern, plen) || !pattern_is_family(pattern, plen)) {
+		catalog_failx(cat, "topic '%.*s': not a family pattern",
+		    TOPIC_NAME_MAX, pattern);
+		errno = EINVAL;
+		return CATALOG_ERROR;
+	}
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	res = topic_get(cat, txn, pattern, plen, &fam);
+	if (res != CATALOG_FOUND) {
+		mdb_txn_abort(txn);
+		return res;
+	}
+	if (topic_delete(cat, txn, &fam) == -1 ||
+	    tokens_delete(cat, txn, 0, pattern, plen) == -1 ||
+	    (n = members_delete(cat, txn, pattern, plen)) == -1) {
+		mdb_txn_abort(txn);
+		return CATALOG_ERROR;
+	}
+	if (txn_commit(cat, txn) == -1)
+		return CATALOG_ERROR;
+	if (members != NULL)
+		*members = (size_t)n;
+	return CATALOG_FOUND;
 }
 
 /* Walk dbi in key order in one read transaction, handing each record to
@@ -904,11 +1202,14 @@ catalog_token_add(struct catalog *cat, uint32_t rights, const char *topic,
 	if (txn_begin(cat, 0, &txn) == -1)
 		return CATALOG_ERROR;
 	if (topic != NULL) {
-		res = topic_get(cat, txn, topic, strlen(topic), &tp);
+		/* A pattern names its family; a member is stored now. */
+		res = topic_find(cat, txn, topic, strlen(topic), &tp);
 		if (res != CATALOG_FOUND) {
 			mdb_txn_abort(txn);
 			return res;
 		}
+		if (tp.id == 0 && topic_materialise(cat, txn, &tp) == -1)
+			goto fail;
 		t.topic = tp.id;
 	}
 	/* Public ids must be unique; a 48-bit prefix clash is retried. */
@@ -1007,6 +1308,36 @@ catalog_token_foreach(struct catalog *cat,
 	return db_foreach(cat, cat->tokens, walk_visit, &w);
 }
 
+/*
+ * Does a token bound to entry bound (0: every topic) cover topic?  A
+ * family's token covers the members of the family of that name now: the
+ * member's name comes from the members index, its family's id from topics.
+ */
+static enum catalog_result
+token_covers(struct catalog *cat, MDB_txn *txn, uint32_t bound,
+    uint32_t topic)
+{
+	struct catalog_topic	 fam;
+	MDB_val			 name;
+	char			 pattern[TOPIC_NAME_MAX + 2];
+	enum catalog_result	 res;
+	int			 plen;
+
+	if (bound == 0 || bound == topic)
+		return CATALOG_FOUND;
+	if (topic == 0)
+		return CATALOG_NOT_FOUND;
+	if ((res = member_get(cat, txn, topic, &name)) != CATALOG_FOUND)
+		return res;
+	if (name.mv_size > TOPIC_NAME_MAX || (plen = pattern_family_of(
+	    name.mv_data, name.mv_size, pattern, sizeof(pattern))) == -1)
+		return CATALOG_NOT_FOUND;
+	res = topic_get(cat, txn, pattern, (size_t)plen, &fam);
+	if (res != CATALOG_FOUND)
+		return res;
+	return fam.id == bound ? CATALOG_FOUND : CATALOG_NOT_FOUND;
+}
+
 enum catalog_result
 catalog_token_check(struct catalog *cat, const char *secret, size_t len,
     uint32_t topic, uint32_t right)
@@ -1038,9 +1369,8 @@ catalog_token_check(struct catalog *cat, const char *secret, size_t len,
 		if (token_decode(cat, &key, &val, &t) == -1)
 			res = CATALOG_ERROR;
 		else if (consttime_bcmp(key.mv_data, hash, sizeof(hash)) == 0 &&
-		    (t.rights & right) == right &&
-		    (t.topic == 0 || t.topic == topic))
-			res = CATALOG_FOUND;
+		    (t.rights & right) == right)
+			res = token_covers(cat, txn, t.topic, topic);
 	} else if (rc != MDB_NOTFOUND) {
 		catalog_fail(cat, "mdb_cursor_get", rc);
 		res = CATALOG_ERROR;

@@ -18,6 +18,7 @@
 
 #include <ini.h>
 
+#include "ringcast/auth.h"
 #include "ringcast/config.h"
 
 enum key_type {
@@ -29,10 +30,12 @@ enum key_type {
 	KEY_STRING,
 	KEY_LISTEN,
 	KEY_ADMIN_LISTEN,
+	KEY_PROXIES,
 	KEY_WORKERS,
 	KEY_SYNC,
 	KEY_ORIGINS,
 	KEY_LEVEL,
+	KEY_ALGORITHMS,
 };
 
 struct key {
@@ -59,6 +62,7 @@ static const struct key keys[] = {
 	{ "server", "listen", KEY_LISTEN, 0, 0, 0, 0, "127.0.0.1:8080" },
 	{ "server", "admin_listen", KEY_ADMIN_LISTEN, 0, 0, 0, 0,
 	    "127.0.0.1:8081" },
+	{ "server", "trusted_proxies", KEY_PROXIES, 0, 0, 0, 0, "" },
 	{ "server", "workers", KEY_WORKERS, OFF(workers), 0, 1, 256, "auto" },
 	{ "server", "user", KEY_STRING, OFF(user), SZ(user), 0, 0, "" },
 	{ "server", "pidfile", KEY_STRING, OFF(pidfile), SZ(pidfile), 0, 0,
@@ -68,6 +72,8 @@ static const struct key keys[] = {
 	{ "server", "reload_spread", KEY_DURATION, OFF(reload_spread_ms), 0,
 	    0, 10 * MIN, "5s" },
 	{ "server", "demo", KEY_BOOL, OFF(demo), 0, 0, 1, "no" },
+	{ "server", "admin_token", KEY_STRING, OFF(admin_token),
+	    SZ(admin_token), 0, 0, "" },
 	{ "ring", "path", KEY_STRING, OFF(ring_path), SZ(ring_path), 0, 0,
 	    RC_LOCALSTATEDIR "/lib/ringcast/ring" },
 	{ "ring", "size", KEY_SIZE64, OFF(ring_size), 0, 64 * KB, 64 * GB,
@@ -107,6 +113,18 @@ static const struct key keys[] = {
 	{ "limits", "max_event_bytes", KEY_SIZE32, OFF(max_event_bytes), 0,
 	    1, 64 * MB, "1M" },
 	{ "cors", "allow_origins", KEY_ORIGINS, 0, 0, 0, 0, "" },
+	{ "auth", "jwt_key_file", KEY_STRING, OFF(jwt_key_file),
+	    SZ(jwt_key_file), 0, 0, "" },
+	{ "auth", "jwt_algorithms", KEY_ALGORITHMS, OFF(jwt_algorithms), 0,
+	    0, 0, "HS256, RS256, ES256" },
+	{ "auth", "jwt_audience", KEY_STRING, OFF(jwt_audience),
+	    SZ(jwt_audience), 0, 0, "" },
+	{ "auth", "jwt_issuer", KEY_STRING, OFF(jwt_issuer), SZ(jwt_issuer),
+	    0, 0, "" },
+	{ "auth", "clock_skew", KEY_DURATION, OFF(clock_skew_ms), 0, 0,
+	    10 * MIN, "30s" },
+	{ "auth", "cookie", KEY_STRING, OFF(auth_cookie), SZ(auth_cookie), 0,
+	    0, "ringcast_token" },
 	{ "log", "target", KEY_STRING, OFF(log_target), SZ(log_target), 0, 0,
 	    "syslog" },
 	{ "log", "level", KEY_LEVEL, OFF(log_level), 0, 0, 0, "info" },
@@ -314,6 +332,43 @@ config_parse_addr(const char *text, struct config_addr *addr)
 	return -1;
 }
 
+int
+config_parse_cidr(const char *text, struct config_cidr *cidr)
+{
+	char		 host[64];
+	const char	*slash, *errstr = NULL;
+	size_t		 hostlen, bits, i;
+	long long	 prefix;
+
+	memset(cidr, 0, sizeof(*cidr));
+	slash = strchr(text, '/');
+	hostlen = slash != NULL ? (size_t)(slash - text) : strlen(text);
+	if (hostlen == 0 || hostlen >= sizeof(host))
+		return -1;
+	memcpy(host, text, hostlen);
+	host[hostlen] = '\0';
+	if (inet_pton(AF_INET, host, cidr->addr) == 1) {
+		cidr->family = AF_INET;
+		bits = 32;
+	} else if (inet_pton(AF_INET6, host, cidr->addr) == 1) {
+		cidr->family = AF_INET6;
+		bits = 128;
+	} else
+		return -1;
+	prefix = (long long)bits;
+	if (slash != NULL) {
+		prefix = strtonum(slash + 1, 0, (long long)bits, &errstr);
+		if (errstr != NULL || slash[1] == '\0')
+			return -1;
+	}
+	cidr->prefix = (uint8_t)prefix;
+	/* "10.1.2.3/8" is a typo more often than a network: refuse it. */
+	for (i = (size_t)prefix; i < bits; i++)
+		if (cidr->addr[i / 8] & (0x80 >> (i % 8)))
+			return -1;
+	return 0;
+}
+
 /* Trim spaces at both ends, in place. */
 static char *
 trim(char *s)
@@ -328,9 +383,55 @@ trim(char *s)
 	return s;
 }
 
+/* The next item of a comma-separated list being cut by strtok_r (buf the
+ * first time, then NULL), trimmed; empty items are skipped.  NULL at the
+ * end. */
+static char *
+next_item(char *buf, char **save)
+{
+	char	*item;
+
+	while ((item = strtok_r(buf, ",", save)) != NULL) {
+		buf = NULL;
+		item = trim(item);
+		if (*item != '\0')
+			return item;
+	}
+	return NULL;
+}
+
+/* An address of a listen list, optionally followed by its mark:
+ * "127.0.0.1:8443 proxy_protocol" (only where marks are allowed). */
+static int
+parse_listen_item(struct parse *p, const char *key, char *item,
+    struct config_addr *addr, int marks)
+{
+	char	*mark;
+
+	mark = item + strcspn(item, " \t");
+	if (*mark != '\0') {
+		*mark++ = '\0';
+		mark = trim(mark);
+	}
+	if (config_parse_addr(item, addr) == -1) {
+		parse_error(p, p->line, "%s: bad address '%s' "
+		    "(want 127.0.0.1:8080 or [::1]:8080)", key, item);
+		return -1;
+	}
+	if (*mark == '\0')
+		return 0;
+	if (marks && strcmp(mark, "proxy_protocol") == 0) {
+		addr->proxy_protocol = 1;
+		return 0;
+	}
+	parse_error(p, p->line, "%s: unknown option '%s' after %s%s", key,
+	    mark, item, marks ? " (want proxy_protocol)" : "");
+	return -1;
+}
+
 static int
 parse_addr_list(struct parse *p, const char *key, const char *value,
-    struct config_addr *list, size_t *count, int required)
+    struct config_addr *list, size_t *count, int required, int marks)
 {
 	char	 buf[1024], *item, *save = NULL;
 
@@ -339,27 +440,53 @@ parse_addr_list(struct parse *p, const char *key, const char *value,
 		parse_error(p, p->line, "%s: value too long", key);
 		return -1;
 	}
-	for (item = strtok_r(buf, ",", &save); item != NULL;
-	    item = strtok_r(NULL, ",", &save)) {
-		item = trim(item);
-		if (*item == '\0')
-			continue;
+	for (item = next_item(buf, &save); item != NULL;
+	    item = next_item(NULL, &save)) {
 		if (*count == CONFIG_LISTEN_MAX) {
 			parse_error(p, p->line, "%s: more than %d addresses",
 			    key, CONFIG_LISTEN_MAX);
 			return -1;
 		}
-		if (config_parse_addr(item, &list[*count]) == -1) {
-			parse_error(p, p->line, "%s: bad address '%s' "
-			    "(want 127.0.0.1:8080 or [::1]:8080)", key, item);
+		if (parse_listen_item(p, key, item, &list[*count], marks) ==
+		    -1)
 			return -1;
-		}
 		(*count)++;
 	}
 	if (required && *count == 0) {
 		parse_error(p, p->line, "%s: at least one address is required",
 		    key);
 		return -1;
+	}
+	return 0;
+}
+
+static int
+parse_proxies(struct parse *p, const char *value)
+{
+	struct config	*c = &p->conf;
+	char		 buf[2048], *item, *save = NULL;
+
+	c->ntrusted_proxies = 0;
+	if (strlcpy(buf, value, sizeof(buf)) >= sizeof(buf)) {
+		parse_error(p, p->line, "[server] trusted_proxies: value too "
+		    "long");
+		return -1;
+	}
+	for (item = next_item(buf, &save); item != NULL;
+	    item = next_item(NULL, &save)) {
+		if (c->ntrusted_proxies == CONFIG_PROXIES_MAX) {
+			parse_error(p, p->line, "[server] trusted_proxies: "
+			    "more than %d networks", CONFIG_PROXIES_MAX);
+			return -1;
+		}
+		if (config_parse_cidr(item,
+		    &c->trusted_proxies[c->ntrusted_proxies]) == -1) {
+			parse_error(p, p->line, "[server] trusted_proxies: bad "
+			    "network '%s' (want 10.0.0.0/8, fd00::/8 or an "
+			    "address, with no host bits set)", item);
+			return -1;
+		}
+		c->ntrusted_proxies++;
 	}
 	return 0;
 }
@@ -431,6 +558,7 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 	int		 b;
 	const char	*errstr = NULL;
 	enum log_level	 level;
+	char		 msg[256];
 
 	switch (k->type) {
 	case KEY_SIZE64:
@@ -488,10 +616,12 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 		return 0;
 	case KEY_LISTEN:
 		return parse_addr_list(p, "[server] listen", value,
-		    p->conf.listen, &p->conf.nlisten, 1);
+		    p->conf.listen, &p->conf.nlisten, 1, 1);
 	case KEY_ADMIN_LISTEN:
 		return parse_addr_list(p, "[server] admin_listen", value,
-		    p->conf.admin_listen, &p->conf.nadmin_listen, 0);
+		    p->conf.admin_listen, &p->conf.nadmin_listen, 0, 0);
+	case KEY_PROXIES:
+		return parse_proxies(p, value);
 	case KEY_WORKERS:
 		if (strcmp(value, "auto") == 0) {
 			p->conf.workers = 0;
@@ -520,6 +650,14 @@ apply_key(struct parse *p, const struct key *k, const char *value)
 		return 0;
 	case KEY_ORIGINS:
 		return parse_origins(p, value);
+	case KEY_ALGORITHMS:
+		if (auth_algorithms_parse(value, &p->conf.jwt_algorithms, msg,
+		    sizeof(msg)) == -1) {
+			parse_error(p, p->line, "[auth] jwt_algorithms: %s",
+			    msg);
+			return -1;
+		}
+		return 0;
 	case KEY_LEVEL:
 		if (log_level_parse(value, &level) == -1) {
 			parse_error(p, p->line, "[log] level: bad value '%s' "
@@ -593,12 +731,38 @@ config_defaults(struct config *conf)
 	*conf = p.conf;
 }
 
+/* RFC 6265 4.1.1: a cookie-name is an RFC 2616 token. */
+#define COOKIE_NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
+	"0123456789!#$%&'*+-.^_`|~"
+
+/* Load [auth] jwt_key_file, last, so a bad key fails the load (and a
+ * reload) like a bad value. */
+static void
+load_keys(struct parse *p)
+{
+	struct config	*c = &p->conf;
+	char		 msg[1024], *s;
+
+	if (c->jwt_key_file[0] == '\0')
+		return;
+	if (auth_load(&c->auth, c->jwt_key_file, c->jwt_algorithms,
+	    c->jwt_audience, c->jwt_issuer, c->clock_skew_ms, msg,
+	    sizeof(msg)) == 0)
+		return;
+	/* One line per error: nothing of the key file's bytes breaks it. */
+	for (s = msg; *s != '\0'; s++)
+		if (iscntrl((unsigned char)*s))
+			*s = '?';
+	parse_error(p, 0, "[auth] jwt_key_file: %s", msg);
+}
+
 /* Cross-key checks that no single key can make. */
 static void
 check_whole(struct parse *p)
 {
 	struct config	*c = &p->conf;
 	uint64_t	 frame_max;
+	size_t		 i;
 
 	if (c->ring_path[0] == '\0')
 		parse_error(p, 0, "[ring] path: must not be empty");
@@ -606,9 +770,19 @@ check_whole(struct parse *p)
 		parse_error(p, 0, "[catalog] path: must not be empty");
 	if (c->log_target[0] == '\0')
 		parse_error(p, 0, "[log] target: must not be empty");
+	for (i = 0; i < c->nlisten; i++)
+		if (c->listen[i].proxy_protocol && c->ntrusted_proxies == 0)
+			parse_error(p, 0, "[server] listen: %s proxy_protocol "
+			    "needs [server] trusted_proxies (the proxies "
+			    "allowed to connect there)", c->listen[i].text);
 	/* The ring takes frames of up to a quarter of its size.  Ordinary
 	 * text encodes to little more than itself; data made mostly of line
 	 * ends grows up to 7 times and is refused with 413 at publish. */
+	if (c->auth_cookie[0] == '\0' ||
+	    strspn(c->auth_cookie, COOKIE_NAME_CHARS) !=
+	    strlen(c->auth_cookie))
+		parse_error(p, 0, "[auth] cookie: '%s' is not a cookie name "
+		    "(letters, digits and !#$%%&'*+-.^_`|~)", c->auth_cookie);
 	frame_max = (uint64_t)c->max_event_bytes + 256;
 	if (frame_max > c->ring_size / 4)
 		parse_error(p, 0, "[limits] max_event_bytes: %u does not fit "
@@ -655,12 +829,23 @@ config_load(struct config *conf, const char *path, char *err, size_t errlen)
 	p->fp = NULL;
 	if (p->nerrors == 0)
 		check_whole(p);
+	if (p->nerrors == 0)
+		load_keys(p);
 out:
 	rc = p->nerrors == 0 ? 0 : -1;
 	if (rc == 0)
 		*conf = p->conf;
+	else
+		config_free(&p->conf);
 	free(p);
 	return rc;
+}
+
+void
+config_free(struct config *conf)
+{
+	auth_free(conf->auth);
+	conf->auth = NULL;
 }
 
 unsigned int
@@ -680,12 +865,10 @@ config_origin_allowed(const struct config *conf, const char *origin,
 {
 	size_t	 i;
 
-	if (conf->allow_any_origin)
-		return 1;
 	for (i = 0; i < conf->norigins; i++) {
 		if (strlen(conf->allow_origins[i]) == len &&
 		    memcmp(conf->allow_origins[i], origin, len) == 0)
-			return 1;
+			return CONFIG_ORIGIN_LISTED;
 	}
-	return 0;
+	return conf->allow_any_origin ? CONFIG_ORIGIN_ANY : 0;
 }

@@ -4,6 +4,8 @@
  * serve->on_request (the router).  Answers are written from io->out; a
  * connection that is told to close shuts its side and lingers for the
  * peer's EOF so an unread request body cannot turn the answer into a reset.
+ * Behind trusted proxies, each request is charged (per-address cap, logs) to
+ * the client its PROXY header or X-Forwarded-For names.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -18,6 +20,7 @@
 #include "ringcast/conn.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
+#include "ringcast/proxy.h"
 #include "ringcast/serve.h"
 
 #define CONN_KEEPALIVE_MS	60000
@@ -28,12 +31,13 @@
 static void	conn_write_out(struct serve *, struct conn *);
 static void	conn_read_request(struct serve *, struct conn *);
 
+/* Admin connections stay admin ones even as streams (stream_become). */
 static enum metrics_conn_kind
 conn_kind(const struct conn *c)
 {
-	if (c->state == CONN_STREAM)
-		return METRICS_CONN_STREAM;
-	return (c->flags & CONN_ADMIN) ? METRICS_CONN_ADMIN :
+	if (c->flags & CONN_ADMIN)
+		return METRICS_CONN_ADMIN;
+	return c->state == CONN_STREAM ? METRICS_CONN_STREAM :
 	    METRICS_CONN_REQUEST;
 }
 
@@ -71,6 +75,23 @@ conn_io_release(struct conn *c)
 	}
 }
 
+/* Is a connection over a cap?  counted: it is already in the totals (its
+ * address bucket never is, here). */
+static int
+conn_over_cap(struct serve *s, const struct conn *c, int counted)
+{
+	const struct config	*conf = s->conf;
+
+	if (c->flags & CONN_ADMIN)
+		return 0;
+	if (conf->max_connections > 0 && metrics_conns_total(s->shm) -
+	    (uint64_t)counted >= conf->max_connections)
+		return 1;
+	return conf->max_connections_per_address > 0 &&
+	    metrics_addr_total(s->shm, c->addr_bucket) >=
+	    conf->max_connections_per_address;
+}
+
 struct conn *
 conn_new(struct serve *s, int fd, int admin,
     const struct sockaddr_storage *peer)
@@ -89,20 +110,132 @@ conn_new(struct serve *s, int fd, int admin,
 	c->state = CONN_REQUEST;
 	c->flags = admin ? CONN_ADMIN : 0;
 	c->addr_bucket = metrics_addr_bucket(peer);
+	c->io->peer = *peer;
+	c->io->client = *peer;
 	c->last_io_ms = s->now_ms;
 	/* Caps are checked before this connection is counted. */
-	if (!admin && conf->max_connections > 0 &&
-	    metrics_conns_total(s->shm) >= conf->max_connections)
+	if (conn_over_cap(s, c, 0))
 		c->flags |= CONN_OVER_CAP;
-	if (!admin && conf->max_connections_per_address > 0 &&
-	    metrics_addr_total(s->shm, c->addr_bucket) >=
-	    conf->max_connections_per_address)
-		c->flags |= CONN_OVER_CAP;
+	if (!admin)
+		metrics_add(s->slot, (c->flags & CONN_OVER_CAP) ?
+		    METRICS_CONNECTIONS_REJECTED : METRICS_CONNECTIONS_ACCEPTED,
+		    1);
 	metrics_conn_add(s->slot, conn_kind(c), 1);
 	metrics_addr_add(s->slot, c->addr_bucket, 1);
 	TAILQ_INSERT_TAIL(&s->requests, c, link);
 	s->nconns++;
 	return c;
+}
+
+/* Charge the connection to client from now on: move it to the client's
+ * address bucket and judge the caps anew there. */
+static void
+conn_set_client(struct serve *s, struct conn *c,
+    const struct sockaddr_storage *client)
+{
+	uint32_t	 bucket = metrics_addr_bucket(client);
+
+	c->io->client = *client;
+	if (bucket == c->addr_bucket)
+		return;
+	metrics_addr_add(s->slot, c->addr_bucket, -1);
+	c->addr_bucket = bucket;
+	c->flags &= ~CONN_OVER_CAP;
+	if (conn_over_cap(s, c, 1))
+		c->flags |= CONN_OVER_CAP;
+	metrics_addr_add(s->slot, bucket, 1);
+}
+
+int
+conn_expect_proxy(struct serve *s, struct conn *c)
+{
+	char	 text[PROXY_ADDR_TEXT];
+
+	if (!proxy_trusted(s->conf->trusted_proxies,
+	    s->conf->ntrusted_proxies, &c->io->peer)) {
+		log_debug("fd %d: %s is not a trusted proxy: closing", c->fd,
+		    proxy_addr_text(&c->io->peer, text, sizeof(text)));
+		conn_close(s, c);
+		return -1;
+	}
+	c->flags |= CONN_PROXY_WAIT;
+	return 0;
+}
+
+/*
+ * Read the PROXY header that opens the connection: peek, parse, then take
+ * exactly the header off the socket, so the request behind it is read as
+ * usual.  (Edge-triggered epoll still reports bytes that arrive after a
+ * peek.)  0 when it is done, 1 when more bytes are needed, -1 when the
+ * connection was closed: a malformed header, EOF or an error.
+ */
+static int
+conn_read_proxy(struct serve *s, struct conn *c)
+{
+	struct proxy_header	 h;
+	char			 text[PROXY_ADDR_TEXT], via[PROXY_ADDR_TEXT];
+	size_t			 want = PROXY_HEADER_MAX;
+	ssize_t			 n, len;
+
+	if (want > s->iobufsize)
+		want = s->iobufsize;
+	do
+		n = recv(c->fd, s->iobuf, want, MSG_PEEK);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return 1;
+	if (n <= 0) {
+		conn_close(s, c);
+		return -1;
+	}
+	if ((len = proxy_parse(s->iobuf, (size_t)n, &h)) == 0)
+		return 1;
+	if (len == -1) {
+		log_debug("fd %d: %s: malformed PROXY header: closing", c->fd,
+		    proxy_addr_text(&c->io->peer, text, sizeof(text)));
+		conn_close(s, c);
+		return -1;
+	}
+	do
+		n = recv(c->fd, s->iobuf, (size_t)len, 0);
+	while (n == -1 && errno == EINTR);
+	if (n != len) {
+		conn_close(s, c);
+		return -1;
+	}
+	c->flags &= ~CONN_PROXY_WAIT;
+	if (h.local)
+		return 0;
+	log_debug("fd %d: client %s (PROXY v%d from %s)", c->fd,
+	    proxy_addr_text(&h.src, text, sizeof(text)), h.version,
+	    proxy_addr_text(&c->io->peer, via, sizeof(via)));
+	c->io->peer = h.src;
+	conn_set_client(s, c, &h.src);
+	return 0;
+}
+
+/* Whom the request just read is charged to: the peer, or the client its
+ * X-Forwarded-For names when the peer is a trusted proxy.  Each request
+ * of a keep-alive connection may come from another client. */
+static void
+conn_resolve_client(struct serve *s, struct conn *c)
+{
+	const struct config	*conf = s->conf;
+	struct http_request	*req = &c->io->reader.req;
+	struct sockaddr_storage	 client = c->io->peer;
+	char			 text[PROXY_ADDR_TEXT], via[PROXY_ADDR_TEXT];
+
+	if (conf->ntrusted_proxies == 0)
+		return;
+	if ((req->seen & HTTP_SEEN_FORWARDED_FOR) &&
+	    proxy_trusted(conf->trusted_proxies, conf->ntrusted_proxies,
+	    &c->io->peer) &&
+	    proxy_forwarded_client(req->forwarded_for, conf->trusted_proxies,
+	    conf->ntrusted_proxies, &client))
+		log_debug("fd %d: client %s (X-Forwarded-For from %s)", c->fd,
+		    proxy_addr_text(&client, text, sizeof(text)),
+		    proxy_addr_text(&c->io->peer, via, sizeof(via)));
+	conn_set_client(s, c, &client);
 }
 
 void
@@ -197,10 +330,24 @@ conn_cors_headers(struct serve *s, const struct conn *c, struct buf *b)
 	if (!(req->seen & HTTP_SEEN_ORIGIN) ||
 	    (req->overlong & HTTP_SEEN_ORIGIN))
 		return;
-	if (!config_origin_allowed(s->conf, req->origin, strlen(req->origin)))
-		return;
-	buf_printf(b, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n",
-	    req->origin);
+	/* Only an origin named in the config may send credentials (cookies
+	 * with withCredentials); '*' lets any page read without them, and the
+	 * Origin is not echoed for it, which browsers refuse for credentialed
+	 * requests. */
+	switch (config_origin_allowed(s->conf, req->origin,
+	    strlen(req->origin))) {
+	case CONFIG_ORIGIN_LISTED:
+		buf_printf(b, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Credentials: true\r\n"
+		    "Vary: Origin\r\n", req->origin);
+		break;
+	case CONFIG_ORIGIN_ANY:
+		buf_printf(b, "Access-Control-Allow-Origin: *\r\n%s",
+		    s->conf->norigins > 0 ? "Vary: Origin\r\n" : "");
+		break;
+	default:
+		break;
+	}
 }
 
 void
@@ -243,7 +390,7 @@ void
 conn_error(struct serve *s, struct conn *c, int status, const char *extra,
     const char *fmt, ...)
 {
-	char	 msg[512];
+	char	 msg[512], text[PROXY_ADDR_TEXT];
 	int	 n;
 	va_list	 ap;
 
@@ -253,7 +400,9 @@ conn_error(struct serve *s, struct conn *c, int status, const char *extra,
 	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
 	va_end(ap);
 	strlcat(msg, "\n", sizeof(msg));
-	log_debug("fd %d: %d: %s", c->fd, status, msg + n);
+	log_debug("fd %d: %s: %d: %s", c->fd,
+	    proxy_addr_text(&c->io->client, text, sizeof(text)), status,
+	    msg + n);
 	conn_respond(s, c, status, extra, NULL, msg, strlen(msg));
 }
 
@@ -346,6 +495,7 @@ conn_feed(struct serve *s, struct conn *c, const char *data, size_t len)
 		conn_close(s, c);
 		return;
 	}
+	conn_resolve_client(s, c);
 	s->on_request(s, c);
 }
 
@@ -359,6 +509,8 @@ conn_read_request(struct serve *s, struct conn *c)
 	char	*pending;
 	size_t	 pendinglen;
 
+	if ((c->flags & CONN_PROXY_WAIT) && conn_read_proxy(s, c) != 0)
+		return;
 	while (c->state == CONN_REQUEST) {
 		if (c->io->pendinglen > 0) {
 			pending = c->io->pending;
@@ -479,7 +631,11 @@ conn_on_tick(struct serve *s, struct conn *c)
 	switch (c->state) {
 	case CONN_REQUEST:
 		r = &c->io->reader;
-		if (!r->started && c->io->pendinglen == 0 &&
+		if (c->flags & CONN_PROXY_WAIT) {
+			/* No HTTP answer to a proxy that said nothing. */
+			if (idle >= conf->header_timeout_ms)
+				conn_close(s, c);
+		} else if (!r->started && c->io->pendinglen == 0 &&
 		    (c->flags & CONN_SERVED)) {
 			/* An idle keep-alive connection: close quietly. */
 			if (s->draining || s->retiring ||

@@ -85,6 +85,8 @@ header_classify(struct http_reader *r)
 		{ "access-control-request-method", HTTP_SEEN_ACR_METHOD },
 		{ "host", HTTP_SEEN_HOST },
 		{ "content-type", HTTP_SEEN_CONTENT_TYPE },
+		{ "x-forwarded-for", HTTP_SEEN_FORWARDED_FOR },
+		{ "cookie", HTTP_SEEN_COOKIE },
 	};
 	size_t	 i;
 
@@ -127,6 +129,17 @@ on_header_field(http_parser *p, const char *at, size_t len)
 	return 0;
 }
 
+/* A lazily allocated field of cap bytes; NULL on allocation failure. */
+static char *
+lazy_buffer(char **field, size_t cap)
+{
+	if (*field == NULL && (*field = calloc(1, cap)) == NULL)
+		return NULL;
+	return *field;
+}
+
+/* The buffer target fills and its size; NULL for a header not kept, or
+ * when memory ran out (*cap is then non-zero). */
 static char *
 target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 {
@@ -135,8 +148,8 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 		*cap = sizeof(req->last_event_id);
 		return req->last_event_id;
 	case HTTP_SEEN_AUTH:
-		*cap = sizeof(req->auth);
-		return req->auth;
+		*cap = HTTP_AUTH_MAX + 1;
+		return lazy_buffer(&req->auth, *cap);
 	case HTTP_SEEN_EVENT_TYPE:
 		*cap = sizeof(req->event_type);
 		return req->event_type;
@@ -146,10 +159,52 @@ target_buffer(struct http_request *req, unsigned int target, size_t *cap)
 	case HTTP_SEEN_CONTENT_TYPE:
 		*cap = sizeof(req->content_type);
 		return req->content_type;
+	case HTTP_SEEN_COOKIE:
+		*cap = HTTP_COOKIE_MAX + 1;
+		return lazy_buffer(&req->cookie, *cap);
 	default:
 		*cap = 0;
 		return NULL;
 	}
+}
+
+/*
+ * Append to X-Forwarded-For, keeping its right end: when the value outgrows
+ * the buffer, whole hops are dropped from the left (the client's own claims,
+ * furthest from us), and a hop whose start was dropped is dropped whole, so
+ * what is kept is always a list of complete hops.  O(HTTP_FORWARDED_MAX).
+ */
+static void
+reader_forwarded(struct http_reader *r, const char *at, size_t len)
+{
+	char		*ff = r->req.forwarded_for;
+	size_t		 have = strlen(ff), cap = sizeof(r->req.forwarded_for) - 1;
+	const char	*comma;
+
+	for (;;) {
+		if (r->forwarded_skip) {
+			if ((comma = memchr(at, ',', len)) == NULL)
+				return;
+			len -= (size_t)(comma + 1 - at);
+			at = comma + 1;
+			r->forwarded_skip = 0;
+		}
+		if (have + len <= cap)
+			break;
+		r->req.overlong |= HTTP_SEEN_FORWARDED_FOR;
+		if ((comma = memchr(ff, ',', have)) != NULL) {
+			have -= (size_t)(comma + 1 - ff);
+			memmove(ff, comma + 1, have + 1);
+		} else {
+			/* The kept part is the start of a hop that goes on
+			 * in at: drop it and the rest of that hop. */
+			have = 0;
+			ff[0] = '\0';
+			r->forwarded_skip = 1;
+		}
+	}
+	memcpy(ff + have, at, len);
+	ff[have + len] = '\0';
 }
 
 static int
@@ -158,6 +213,7 @@ on_header_value(http_parser *p, const char *at, size_t len)
 	struct http_reader	*r = reader_of(p);
 	char			*dst;
 	size_t			 cap;
+	int			 cookie_join = 0;
 
 	if (reader_count(r, len) == -1)
 		return -1;
@@ -167,17 +223,39 @@ on_header_value(http_parser *p, const char *at, size_t len)
 		r->field_in_value = 1;
 		header_classify(r);
 		if (r->target != 0) {
-			/* A repeated header we read is ambiguous: refuse. */
-			if ((r->req.seen & r->target) &&
+			/* A repeated header we read is ambiguous: refuse.
+			 * X-Forwarded-For is a list: its lines are one.
+			 * Cookie may be split (RFC 9113 8.2.3): join. */
+			if (r->target == HTTP_SEEN_FORWARDED_FOR) {
+				r->forwarded_skip = 0;
+				if (r->req.forwarded_for[0] != '\0')
+					reader_forwarded(r, ",", 1);
+			} else if ((r->req.seen & r->target) &&
+			    r->target == HTTP_SEEN_COOKIE)
+				cookie_join = 1;
+			else if ((r->req.seen & r->target) &&
 			    r->target != HTTP_SEEN_ACR_METHOD)
 				return reader_fail(r, 400,
 				    "repeated header field");
 			r->req.seen |= r->target;
 		}
 	}
+	if (r->target == HTTP_SEEN_FORWARDED_FOR) {
+		reader_forwarded(r, at, len);
+		return 0;
+	}
 	dst = target_buffer(&r->req, r->target, &cap);
 	if (dst == NULL)
-		return 0;
+		return cap == 0 ? 0 : reader_fail(r, 503, "out of memory");
+	if (cookie_join) {
+		r->targetlen = strlen(dst);
+		if (r->targetlen + 2 >= cap) {
+			r->req.overlong |= r->target;
+			return 0;
+		}
+		memcpy(dst + r->targetlen, "; ", 3);
+		r->targetlen += 2;
+	}
 	if (r->targetlen + len >= cap) {
 		r->req.overlong |= r->target;
 		return 0;
@@ -343,8 +421,16 @@ http_reader_free(struct http_reader *r)
 {
 	free(r->req.url);
 	free(r->req.body);
+	if (r->req.auth != NULL)
+		explicit_bzero(r->req.auth, HTTP_AUTH_MAX + 1);
+	if (r->req.cookie != NULL)
+		explicit_bzero(r->req.cookie, HTTP_COOKIE_MAX + 1);
+	free(r->req.auth);
+	free(r->req.cookie);
 	r->req.url = NULL;
 	r->req.body = NULL;
+	r->req.auth = NULL;
+	r->req.cookie = NULL;
 }
 
 /* Map a parser error to the status to answer. */
@@ -639,9 +725,47 @@ buf_free(struct buf *b)
 const char *
 http_bearer(const struct http_request *req)
 {
-	if (!(req->seen & HTTP_SEEN_AUTH) || (req->overlong & HTTP_SEEN_AUTH))
+	if (!(req->seen & HTTP_SEEN_AUTH) || (req->overlong & HTTP_SEEN_AUTH) ||
+	    req->auth == NULL)
 		return NULL;
 	if (strncasecmp(req->auth, "Bearer ", 7) != 0)
 		return NULL;
 	return req->auth + 7;
+}
+
+ssize_t
+http_cookie(const struct http_request *req, const char *name, char *out,
+    size_t cap)
+{
+	const char	*s, *eq, *end;
+	size_t		 namelen = strlen(name), len;
+
+	if (!(req->seen & HTTP_SEEN_COOKIE) || req->cookie == NULL)
+		return -1;
+	if (req->overlong & HTTP_SEEN_COOKIE)
+		return -2;
+	/* RFC 6265 5.4: "name=value" pairs separated by ";" and spaces. */
+	for (s = req->cookie; *s != '\0'; s = *end == ';' ? end + 1 : end) {
+		while (*s == ' ' || *s == '\t')
+			s++;
+		end = s + strcspn(s, ";");
+		eq = memchr(s, '=', (size_t)(end - s));
+		if (eq == NULL || (size_t)(eq - s) != namelen ||
+		    memcmp(s, name, namelen) != 0)
+			continue;
+		s = eq + 1;
+		len = (size_t)(end - s);
+		while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (len >= 2 && s[0] == '"' && s[len - 1] == '"') {
+			s++;
+			len -= 2;
+		}
+		if (len + 1 > cap)
+			return -2;
+		memcpy(out, s, len);
+		out[len] = '\0';
+		return (ssize_t)len;
+	}
+	return -1;
 }

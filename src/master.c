@@ -348,6 +348,18 @@ master_archiver_exited(struct master *m, int status)
 	s->respawn_at_ms = now + s->backoff_ms;
 }
 
+/* Slots a new generation may use: no worker, no respawn pending. */
+static unsigned int
+master_free_slots(const struct master *m)
+{
+	unsigned int	 i, n = 0;
+
+	for (i = 0; i < m->nslots; i++)
+		if (m->slots[i].pid == 0 && m->slots[i].respawn_at_ms == 0)
+			n++;
+	return n;
+}
+
 static void
 master_reader_check(struct master *m)
 {
@@ -539,6 +551,18 @@ master_reload(struct master *m)
 		return;
 	}
 	free(err);
+	/* A whole new generation or none: half of one would retire a
+	 * generation that still serves with too few workers to replace it. */
+	master_reap(m);
+	if (master_free_slots(m) < config_workers(conf)) {
+		log_warnx("reload: %u workers wanted but only %u worker slots "
+		    "are free (earlier generations are still retiring, for at "
+		    "most drain_timeout); not reloading, still serving the old "
+		    "configuration: send SIGHUP again later, or restart to "
+		    "grow", config_workers(conf), master_free_slots(m));
+		free(conf);
+		return;
+	}
 	/* The ring is mapped by every process: it cannot change live. */
 	if (strcmp(conf->ring_path, m->conf->ring_path) != 0 ||
 	    conf->ring_size != m->conf->ring_size ||
@@ -557,6 +581,7 @@ master_reload(struct master *m)
 	if (master_listeners(m, conf) == -1) {
 		log_warnx("reload failed: cannot open the listeners; still "
 		    "serving the old configuration");
+		config_free(conf);
 		free(conf);
 		return;
 	}
@@ -567,8 +592,10 @@ master_reload(struct master *m)
 	}
 	/* Old workers have their own copy of the old conf, and the master's
 	 * listener addresses now point into the new one. */
-	if (m->conf_owned)
+	if (m->conf_owned) {
+		config_free(m->conf);
 		free(m->conf);
+	}
 	m->conf = conf;
 	m->conf_owned = 1;
 	master_spawn_generation(m);
@@ -902,10 +929,14 @@ master_run(struct config *conf, const char *file, int debug)
 		master_retire_bound(&m);
 		master_sync_ring(&m, 0);
 	}
-	pidfile_remove(pfh);
 	ring_close(m.ring);
-	if (m.conf_owned)
+	if (m.conf_owned) {
+		config_free(m.conf);
 		free(m.conf);
+	}
 	free(m.slots);
+	/* Last: an init script takes a missing pidfile for a stopped
+	 * daemon. */
+	pidfile_remove(pfh);
 	return 0;
 }

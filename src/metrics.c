@@ -100,12 +100,10 @@ uint64_t
 metrics_conns_total(const struct metrics *m)
 {
 	uint64_t	 total = 0;
-	unsigned int	 i;
 	int		 k;
 
-	for (i = 0; i < m->nslots; i++)
-		for (k = 0; k < METRICS_CONN_KINDS; k++)
-			total += LOAD(m->slots[i].conns[k]);
+	for (k = 0; k < METRICS_CONN_KINDS; k++)
+		total += metrics_conns_kind_total(m, k);
 	return total;
 }
 
@@ -117,6 +115,28 @@ metrics_addr_total(const struct metrics *m, uint32_t bucket)
 
 	for (i = 0; i < m->nslots; i++)
 		total += LOAD(m->slots[i].addr_conns[bucket]);
+	return total;
+}
+
+uint64_t
+metrics_counter_total(const struct metrics *m, enum metrics_counter c)
+{
+	uint64_t	 total = 0;
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++)
+		total += LOAD(m->slots[i].counters[c]);
+	return total;
+}
+
+uint64_t
+metrics_conns_kind_total(const struct metrics *m, enum metrics_conn_kind k)
+{
+	uint64_t	 total = 0;
+	unsigned int	 i;
+
+	for (i = 0; i < m->nslots; i++)
+		total += LOAD(m->slots[i].conns[k]);
 	return total;
 }
 
@@ -167,6 +187,10 @@ static const struct {
 	{ "ringcast_heartbeats_total", "Heartbeat comments sent." },
 	{ "ringcast_streams_drained_total", "Streams ended at a frame boundary by a drain." },
 	{ "ringcast_wakeups_total", "Times a publisher woke a worker that follows the topic." },
+	{ "ringcast_connections_accepted_total", "Public connections accepted within the connection caps." },
+	{ "ringcast_connections_rejected_total", "Public connections accepted over a connection cap (answered 503 or a soft reject)." },
+	{ "ringcast_streams_expired_total", "Streams ended at their JWT's exp." },
+	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {

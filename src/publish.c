@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "ringcast/auth.h"
 #include "ringcast/batch.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
@@ -59,36 +61,19 @@ publish_utf8_valid(const unsigned char *s, size_t len)
 	return 1;
 }
 
-/* Look up (or, when configured, create) a topic for a publish. */
-static enum catalog_result
-publish_topic(struct serve *s, const char *name,
-    struct catalog_topic *topic)
-{
-	enum catalog_result	 res;
-
-	res = catalog_topic_lookup(s->cat, name, strlen(name), topic);
-	if (res != CATALOG_NOT_FOUND || !s->conf->auto_create_topics)
-		return res;
-	res = catalog_topic_add(s->cat, name, 0, "", topic);
-	if (res == CATALOG_EXISTS)
-		res = catalog_topic_lookup(s->cat, name, strlen(name), topic);
-	return res;
-}
-
 /*
- * Find topic name and check that the request may publish to it.  where is
- * "" or "line N: " (a batch), put before each error.  0, or -1 when the
- * request was answered with the error.
+ * Find topic name and check that the request may publish to it, with the
+ * request's credential cred (a JWT in it is verified once per request).
+ * where is "" or "line N: " (a batch), put before each error.  0, or -1
+ * when the request was answered with the error.
  */
 static int
-publish_authorize(struct serve *s, struct conn *c, const char *name,
-    const char *where, struct catalog_topic *topic)
+publish_authorize(struct serve *s, struct conn *c, struct auth_cred *cred,
+    const char *name, const char *where, struct catalog_topic *topic)
 {
-	struct http_request	*req = &c->io->reader.req;
 	enum catalog_result	 res;
-	const char		*bearer;
 
-	res = publish_topic(s, name, topic);
+	res = serve_topic(s, name, topic);
 	if (res == CATALOG_NOT_FOUND) {
 		conn_error(s, c, 404, NULL, "%sunknown topic '%s'", where, name);
 		return -1;
@@ -101,25 +86,40 @@ publish_authorize(struct serve *s, struct conn *c, const char *name,
 	}
 	if (!s->conf->require_token)
 		return 0;
-	if ((bearer = http_bearer(req)) == NULL) {
+	switch (auth_check(s->conf->auth, s->cat, cred, topic->id, name,
+	    CATALOG_RIGHT_PUBLISH, time(NULL))) {
+	case AUTH_ALLOWED:
+		return 0;
+	case AUTH_NO_TOKEN:
 		conn_error(s, c, 401, "WWW-Authenticate: Bearer "
 		    "realm=\"ringcast\"\r\n", "publishing needs a token: "
 		    "Authorization: Bearer ...");
 		return -1;
-	}
-	res = catalog_token_check(s->cat, bearer, strlen(bearer), topic->id,
-	    CATALOG_RIGHT_PUBLISH);
-	if (res == CATALOG_NOT_FOUND) {
+	case AUTH_BAD_TOKEN:
+		metrics_add(s->slot, METRICS_JWT_REFUSED, 1);
+		conn_error(s, c, 401, "WWW-Authenticate: Bearer "
+		    "realm=\"ringcast\", error=\"invalid_token\"\r\n", "%s",
+		    cred->reason);
+		return -1;
+	case AUTH_FORBIDDEN:
 		conn_error(s, c, 403, NULL, "%sthe token may not publish to "
 		    "'%s'", where, name);
 		return -1;
+	case AUTH_UNAVAILABLE:
+		break;
 	}
-	if (res != CATALOG_FOUND) {
-		conn_error(s, c, 503, "Retry-After: 1\r\n",
-		    "catalog unavailable");
-		return -1;
-	}
-	return 0;
+	conn_error(s, c, 503, "Retry-After: 1\r\n", "catalog unavailable");
+	return -1;
+}
+
+/* A publish's credential: Authorization: Bearer only.  A cookie would let
+ * any page a browser visits publish (cross-site request forgery), and a
+ * query string ends up in proxies' logs. */
+static void
+publish_credential(struct conn *c, struct auth_cred *cred)
+{
+	memset(cred, 0, sizeof(*cred));
+	cred->token = http_bearer(&c->io->reader.req);
 }
 
 /* The answer to an append that failed. */
@@ -140,10 +140,12 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 {
 	struct http_request	*req = &c->io->reader.req;
 	struct catalog_topic	 topic;
+	struct auth_cred	 cred;
 	const char		*type = NULL;
 	size_t			 typelen = 0, size;
 	uint64_t		 seq;
 	char			 body[64], hdr[64];
+	int			 rc;
 
 	if (!catalog_topic_name_valid(name, strlen(name))) {
 		conn_error(s, c, 400, NULL, "bad topic name");
@@ -174,7 +176,10 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 		    "catalog unavailable");
 		return;
 	}
-	if (publish_authorize(s, c, name, "", &topic) == -1)
+	publish_credential(c, &cred);
+	rc = publish_authorize(s, c, &cred, name, "", &topic);
+	auth_cred_free(&cred);
+	if (rc == -1)
 		return;
 	size = sse_body_size(typelen, req->body, req->bodylen);
 	if (size > s->scratchsize) {
@@ -190,7 +195,7 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, 1);
 	if (s->wake != NULL)
-		wake_notify(s->wake, topic.id);
+		wake_notify(s->wake, s->wake_slot, topic.id);
 	snprintf(body, sizeof(body), "{\"id\":\"%llu\"}\n",
 	    (unsigned long long)seq);
 	snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: %llu\r\n",
@@ -205,7 +210,7 @@ publish_one(struct serve *s, struct conn *c, const char *name)
  */
 static int
 publish_batch_prepare(struct serve *s, struct conn *c, const struct batch *b,
-    struct ring_event *ev, uint32_t *topics)
+    struct auth_cred *cred, struct ring_event *ev, uint32_t *topics)
 {
 	const struct batch_event	*e;
 	struct catalog_topic		 topic;
@@ -216,7 +221,7 @@ publish_batch_prepare(struct serve *s, struct conn *c, const struct batch *b,
 		e = &b->events[i];
 		if (i == 0 || strcmp(e->topic, b->events[i - 1].topic) != 0) {
 			snprintf(where, sizeof(where), "line %zu: ", e->line);
-			if (publish_authorize(s, c, e->topic, where,
+			if (publish_authorize(s, c, cred, e->topic, where,
 			    &topic) == -1)
 				return -1;
 		}
@@ -245,8 +250,10 @@ publish_batch(struct serve *s, struct conn *c)
 	struct ring_event	*ev = NULL;
 	uint32_t		*topics = NULL;
 	struct buf		 body = { 0 };
+	struct auth_cred	 cred;
 	uint64_t		 first;
 	char			 err[256], hdr[64];
+	int			 rc;
 
 	if (batch_parse(&b, req->body, req->bodylen,
 	    s->conf->max_batch_events, s->conf->max_event_bytes, err,
@@ -264,7 +271,10 @@ publish_batch(struct serve *s, struct conn *c)
 		    "catalog unavailable");
 		goto done;
 	}
-	if (publish_batch_prepare(s, c, &b, ev, topics) == -1)
+	publish_credential(c, &cred);
+	rc = publish_batch_prepare(s, c, &b, &cred, ev, topics);
+	auth_cred_free(&cred);
+	if (rc == -1)
 		goto done;
 	if (ring_append_batch(s->ring, ev, b.n, &first) == -1) {
 		publish_append_failed(s, c);
@@ -272,7 +282,8 @@ publish_batch(struct serve *s, struct conn *c)
 	}
 	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, b.n);
 	if (s->wake != NULL)
-		wake_notify_topics(s->wake, topics, b.n);
+		wake_notify_topics(s->wake, s->wake_slot, topics,
+		    b.n);
 	if (batch_ids_json(&body, first, b.n) == -1) {
 		/* Appended: the client must not retry, so no 5xx here. */
 		buf_free(&body);

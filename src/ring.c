@@ -1108,3 +1108,40 @@ ring_topic_stats(const struct ring *ring, uint32_t topic, uint64_t *newest,
 		(*retained)++;
 	}
 }
+
+static int
+ring_topic_stat_cmp(const void *key, const void *elem)
+{
+	uint32_t				 topic = *(const uint32_t *)key;
+	const struct ring_topic_stat		*st = elem;
+
+	return topic < st->topic ? -1 : topic > st->topic;
+}
+
+uint64_t
+ring_topics_scan(const struct ring *ring, struct ring_topic_stat *st,
+    size_t n, uint64_t after)
+{
+	struct ring_topic_stat	*hit;
+	struct ring_frame	 f;
+	uint64_t		 seq, committed, offset;
+	size_t			 i;
+
+	for (i = 0; i < n; i++)
+		st[i].newest = st[i].retained = st[i].recent = 0;
+	committed = LOAD_ACQUIRE(&ring->hdr->committed);
+	if (n == 0)
+		return committed;
+	for (seq = LOAD_ACQUIRE(&ring->hdr->oldest); seq <= committed; seq++) {
+		/* A slot reused meanwhile was evicted: not retained. */
+		if (ring_slot_load(ring, seq, &f, &offset) == -1 ||
+		    (hit = bsearch(&f.topic, st, n, sizeof(*st),
+		    ring_topic_stat_cmp)) == NULL)
+			continue;
+		hit->newest = seq;
+		hit->retained++;
+		if (seq > after)
+			hit->recent++;
+	}
+	return committed;
+}

@@ -17,6 +17,7 @@
 
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
+#include "ringcast/pattern.h"
 #include "ringcast/ring.h"
 #include "ringcast/sse.h"
 
@@ -43,13 +44,14 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: ringcastctl [-f file] command [argument ...]\n"
-	    "  topic add NAME [--private] [--description TEXT] [--keep N]\n"
-	    "      [--max-age DURATION]\n"
-	    "  topic set NAME [--keep N] [--max-age DURATION]\n"
-	    "  topic rm NAME\n"
-	    "  topic show NAME\n"
-	    "  topic list\n"
-	    "  token add [--publish] [--subscribe] (--topic NAME | --all)\n"
+	    "  topic add NAME|PATTERN [--private] [--description TEXT]\n"
+	    "      [--keep N] [--max-age DURATION]\n"
+	    "  topic set NAME|PATTERN [--keep N] [--max-age DURATION]\n"
+	    "  topic rm NAME|PATTERN [--members]\n"
+	    "  topic show NAME|PATTERN\n"
+	    "  topic list [--members]\n"
+	    "  token add [--publish] [--subscribe] (--topic NAME|PATTERN | "
+	    "--all)\n"
 	    "  token rm ID\n"
 	    "  token list\n"
 	    "  ring info\n"
@@ -156,27 +158,48 @@ catalog_get(struct ctl *ctl, int flags)
 	return cat;
 }
 
+/* Is name a topic name or, with patterns, a family pattern?  0 or -1. */
 static int
-topic_name_check(const char *name)
+topic_name_check(const char *name, int patterns)
 {
-	if (catalog_topic_name_valid(name, strlen(name)))
+	size_t	 len = strlen(name);
+
+	if (catalog_topic_name_valid(name, len) ||
+	    (patterns && pattern_valid(name, len)))
 		return 0;
 	warnx("topic '%s': invalid name (1 to %d of A-Z a-z 0-9 . _ -, with "
-	    "/ or : between segments; no empty, . or .. segment)", name,
-	    TOPIC_NAME_MAX);
+	    "/ or : between segments; no empty, . or .. segment%s)", name,
+	    TOPIC_NAME_MAX, patterns ? "; a family: PREFIX/*, PREFIX:* or *" :
+	    "");
 	return -1;
 }
 
-/* One line of `topic list`: name, id, flags, created, description. */
+/* The flags column: public or private, then family or member. */
+static const char *
+topic_flags_text(uint32_t flags)
+{
+	static char	 text[32];
+
+	snprintf(text, sizeof(text), "%s%s",
+	    (flags & CATALOG_TOPIC_PRIVATE) ? "private" : "public",
+	    (flags & CATALOG_TOPIC_FAMILY) ? ",family" :
+	    (flags & CATALOG_TOPIC_MEMBER) ? ",member" : "");
+	return text;
+}
+
+/* One line of `topic list`: name, id, flags, created, description; arg
+ * says whether family members are listed. */
 static int
 topic_print_line(void *arg, const struct catalog_topic *t)
 {
-	char	 when[32];
+	const int	*members = arg;
+	char		 when[32];
 
-	(void)arg;
+	if ((t->flags & CATALOG_TOPIC_MEMBER) && (members == NULL || !*members))
+		return 0;
 	printf("%s\t%u\t%s\t%s\t%s\n", t->name, t->id,
-	    (t->flags & CATALOG_TOPIC_PRIVATE) ? "private" : "public",
-	    iso_time(t->created, when, sizeof(when)), t->description);
+	    topic_flags_text(t->flags), iso_time(t->created, when,
+	    sizeof(when)), t->description);
 	return 0;
 }
 
@@ -233,7 +256,7 @@ cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 
 	if (args_exact(argc, argv, opts, pos, 1) == -1)
 		return usage();
-	if (topic_name_check(pos[0]) == -1)
+	if (topic_name_check(pos[0], 1) == -1)
 		return CTL_USAGE;
 	if (retention_parse(keep, max_age, &keep_n, &max_age_ms) == -1)
 		return CTL_USAGE;
@@ -283,19 +306,36 @@ result_status(struct catalog *cat, enum catalog_result res, const char *what,
 static int
 cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
 {
-	struct catalog	*cat;
-	char		*pos[ARGS_MAX];
-	int		 rc;
+	struct catalog		*cat;
+	char			*pos[ARGS_MAX];
+	size_t			 n = 0;
+	int			 members = 0, family, rc;
+	const struct opt	 opts[] = {
+		{ "--members", &members, NULL },
+		{ NULL, NULL, NULL },
+	};
 
-	if (args_exact(argc, argv, NULL, pos, 1) == -1)
+	if (args_exact(argc, argv, opts, pos, 1) == -1)
 		return usage();
-	if (topic_name_check(pos[0]) == -1)
+	if (topic_name_check(pos[0], 1) == -1)
 		return CTL_USAGE;
+	family = pattern_is_family(pos[0], strlen(pos[0]));
+	if (members && !family) {
+		warnx("topic rm: --members needs a family pattern, not '%s'",
+		    pos[0]);
+		return CTL_USAGE;
+	}
 	if ((cat = catalog_get(ctl, 0)) == NULL)
 		return CTL_FAIL;
-	rc = result_status(cat, catalog_topic_remove(cat, pos[0]), "topic",
-	    pos[0]);
-	if (rc == CTL_OK)
+	rc = result_status(cat, members ? catalog_family_remove(cat, pos[0],
+	    &n) : catalog_topic_remove(cat, pos[0]), "topic", pos[0]);
+	if (rc == CTL_OK && members)
+		printf("family %s removed, with its tokens and %zu member%s\n",
+		    pos[0], n, n == 1 ? "" : "s");
+	else if (rc == CTL_OK && family)
+		printf("family %s removed, with its tokens; its members stay "
+		    "(topic rm %s --members removes them)\n", pos[0], pos[0]);
+	else if (rc == CTL_OK)
 		printf("topic %s removed, with its tokens\n", pos[0]);
 	catalog_close(cat);
 	return rc;
@@ -321,7 +361,7 @@ cmd_topic_set(struct ctl *ctl, int argc, char **argv)
 		warnx("topic set: give --keep, --max-age or both");
 		return usage();
 	}
-	if (topic_name_check(pos[0]) == -1)
+	if (topic_name_check(pos[0], 1) == -1)
 		return CTL_USAGE;
 	if ((cat = catalog_get(ctl, 0)) == NULL)
 		return CTL_FAIL;
@@ -344,24 +384,35 @@ cmd_topic_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct catalog		*cat;
 	struct catalog_topic	 t;
-	char			*pos[ARGS_MAX], when[32];
+	char			*pos[ARGS_MAX], when[32], id[16] = "-";
+	char			 family[TOPIC_NAME_MAX + 2];
+	size_t			 len;
 	int			 rc;
 
 	if (args_exact(argc, argv, NULL, pos, 1) == -1)
 		return usage();
-	if (topic_name_check(pos[0]) == -1)
+	if (topic_name_check(pos[0], 1) == -1)
 		return CTL_USAGE;
 	if ((cat = catalog_get(ctl, CATALOG_RDONLY)) == NULL)
 		return CTL_FAIL;
-	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
-	    strlen(pos[0]), &t), "topic", pos[0]);
-	if (rc == CTL_OK)
-		printf("name: %s\nid: %u\nflags: %s\ncreated: %s\n"
-		    "description: %s\n", t.name, t.id,
-		    (t.flags & CATALOG_TOPIC_PRIVATE) ? "private" : "public",
-		    iso_time(t.created, when, sizeof(when)), t.description);
-	if (rc == CTL_OK)
+	/* A name is resolved, as a client's would be, but never stored. */
+	len = strlen(pos[0]);
+	rc = result_status(cat, pattern_is_family(pos[0], len) ?
+	    catalog_topic_lookup(cat, pos[0], len, &t) :
+	    catalog_topic_resolve(cat, pos[0], len, 0, &t), "topic", pos[0]);
+	if (rc == CTL_OK) {
+		if (t.id != 0)
+			snprintf(id, sizeof(id), "%u", t.id);
+		printf("name: %s\nid: %s\nflags: %s\ncreated: %s\n"
+		    "description: %s\n", t.name, id,
+		    topic_flags_text(t.flags), iso_time(t.created, when,
+		    sizeof(when)), t.description);
+		if ((t.flags & CATALOG_TOPIC_MEMBER) &&
+		    pattern_family_of(t.name, strlen(t.name), family,
+		    sizeof(family)) != -1)
+			printf("family: %s\n", family);
 		retention_print(&t);
+	}
 	catalog_close(cat);
 	return rc;
 }
@@ -387,15 +438,20 @@ list_status(struct catalog *cat, int res)
 static int
 cmd_topic_list(struct ctl *ctl, int argc, char **argv)
 {
-	struct catalog	*cat;
-	char		*pos[ARGS_MAX];
+	struct catalog		*cat;
+	char			*pos[ARGS_MAX];
+	int			 members = 0;
+	const struct opt	 opts[] = {
+		{ "--members", &members, NULL },
+		{ NULL, NULL, NULL },
+	};
 
-	if (args_exact(argc, argv, NULL, pos, 0) == -1)
+	if (args_exact(argc, argv, opts, pos, 0) == -1)
 		return usage();
 	if ((cat = catalog_get(ctl, CATALOG_RDONLY)) == NULL)
 		return CTL_FAIL;
 	return list_status(cat, catalog_topic_foreach(cat, topic_print_line,
-	    NULL));
+	    &members));
 }
 
 static const char *
@@ -438,7 +494,7 @@ cmd_token_add(struct ctl *ctl, int argc, char **argv)
 		warnx("token add: give either --topic NAME or --all");
 		return usage();
 	}
-	if (topic != NULL && topic_name_check(topic) == -1)
+	if (topic != NULL && topic_name_check(topic, 1) == -1)
 		return CTL_USAGE;
 	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
 		return CTL_FAIL;
@@ -757,7 +813,7 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 
 	if (args_parse(argc, argv, opts, pos, &n) == -1 || n < 1 || n > 2)
 		return usage();
-	if (topic_name_check(pos[0]) == -1)
+	if (topic_name_check(pos[0], 0) == -1)
 		return CTL_USAGE;
 	if (type != NULL && !sse_event_type_valid(type, strlen(type))) {
 		warnx("publish to '%s': bad event type (1 to %d bytes, no CR, "
@@ -782,8 +838,9 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 		free(input);
 		return CTL_FAIL;
 	}
-	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
-	    strlen(pos[0]), &topic), "topic", pos[0]);
+	rc = result_status(cat, catalog_topic_resolve(cat, pos[0],
+	    strlen(pos[0]), CATALOG_RESOLVE_MATERIALISE, &topic), "topic",
+	    pos[0]);
 	if (rc == CTL_OK)
 		rc = publish_append(ctl, cat, &topic, type, data, len);
 	catalog_close(cat);
@@ -836,7 +893,7 @@ main(int argc, char *argv[])
 	struct ctl		 ctl;
 	const struct command	*cmd;
 	char			 err[8192];
-	int			 ch, used;
+	int			 ch, used, rc;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.file = CONFIG_DEFAULT_FILE;
@@ -868,8 +925,11 @@ main(int argc, char *argv[])
 		return CTL_USAGE;
 	}
 	if (cmd->fn == NULL) {
+		config_free(&ctl.conf);
 		printf("configuration OK\n");
 		return CTL_OK;
 	}
-	return cmd->fn(&ctl, argc - used, argv + used);
+	rc = cmd->fn(&ctl, argc - used, argv + used);
+	config_free(&ctl.conf);
+	return rc;
 }

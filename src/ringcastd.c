@@ -25,7 +25,7 @@ main(int argc, char *argv[], char *envp[])
 	struct config	 conf;
 	const char	*file = CONFIG_DEFAULT_FILE;
 	char		 err[8192];
-	int		 ch, debug = 0, test_only = 0, verbose = 0;
+	int		 ch, debug = 0, test_only = 0, verbose = 0, rc;
 
 	setproctitle_init(argc, argv, envp);
 	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
@@ -59,6 +59,7 @@ main(int argc, char *argv[], char *envp[])
 		return 1;
 	}
 	if (test_only) {
+		config_free(&conf);
 		printf("configuration OK\n");
 		return 0;
 	}
@@ -70,5 +71,7 @@ main(int argc, char *argv[], char *envp[])
 		return 1;
 	}
 	log_procname("master");
-	return master_run(&conf, file, debug);
+	rc = master_run(&conf, file, debug);
+	config_free(&conf);
+	return rc;
 }

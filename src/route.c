@@ -6,8 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ringcast/admin.h"
+#include "ringcast/auth.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
@@ -20,12 +22,18 @@
 #include "ringcast/stream.h"
 
 #define ROUTE_FULL_RETRY_MS	5000
+#define ROUTE_CHALLENGE		"WWW-Authenticate: Bearer realm=\"ringcast\"\r\n"
+#define ROUTE_CHALLENGE_INVALID	"WWW-Authenticate: Bearer realm=\"ringcast\", " \
+	"error=\"invalid_token\"\r\n"
 
-/* Resolve and authorise the topics of a stream request; on failure the
- * connection has been answered and -1 is returned. */
+/*
+ * Resolve and authorise the topics of a stream request; on failure the
+ * connection has been answered and -1 is returned.  A JWT in cred is
+ * verified once, on the first private topic.
+ */
 static int
 route_stream_topics(struct serve *s, struct conn *c, char **names,
-    size_t nnames, const char *token, uint32_t *ids)
+    size_t nnames, struct auth_cred *cred, uint32_t *ids)
 {
 	struct catalog_topic	 topic;
 	enum catalog_result	 res;
@@ -37,8 +45,7 @@ route_stream_topics(struct serve *s, struct conn *c, char **names,
 			    "catalog unavailable, retry later");
 			return -1;
 		}
-		res = catalog_topic_lookup(s->cat, names[i], strlen(names[i]),
-		    &topic);
+		res = serve_topic(s, names[i], &topic);
 		if (res == CATALOG_NOT_FOUND) {
 			conn_error(s, c, 404, NULL, "unknown topic '%s'",
 			    names[i]);
@@ -54,26 +61,71 @@ route_stream_topics(struct serve *s, struct conn *c, char **names,
 		ids[i] = topic.id;
 		if (!(topic.flags & CATALOG_TOPIC_PRIVATE))
 			continue;
-		if (token == NULL) {
-			conn_error(s, c, 401, "WWW-Authenticate: Bearer "
-			    "realm=\"ringcast\"\r\n", "topic '%s' needs a "
-			    "subscribe token", names[i]);
+		switch (auth_check(s->conf->auth, s->cat, cred, topic.id,
+		    names[i], CATALOG_RIGHT_SUBSCRIBE, time(NULL))) {
+		case AUTH_ALLOWED:
+			continue;
+		case AUTH_NO_TOKEN:
+			conn_error(s, c, 401, ROUTE_CHALLENGE, "topic '%s' "
+			    "needs a subscribe token", names[i]);
 			return -1;
-		}
-		res = catalog_token_check(s->cat, token, strlen(token),
-		    topic.id, CATALOG_RIGHT_SUBSCRIBE);
-		if (res == CATALOG_NOT_FOUND) {
+		case AUTH_BAD_TOKEN:
+			metrics_add(s->slot, METRICS_JWT_REFUSED, 1);
+			conn_error(s, c, 401, ROUTE_CHALLENGE_INVALID, "%s",
+			    cred->reason);
+			return -1;
+		case AUTH_FORBIDDEN:
 			conn_error(s, c, 403, NULL, "the token may not "
 			    "subscribe to '%s'", names[i]);
 			return -1;
-		}
-		if (res != CATALOG_FOUND) {
+		case AUTH_UNAVAILABLE:
 			stream_soft_reject(s, c, s->conf->retry_ms * 2,
 			    "catalog unavailable, retry later");
 			return -1;
 		}
 	}
 	return 0;
+}
+
+/*
+ * The request's credential, the first that came of: Authorization: Bearer,
+ * the [auth] cookie, the token query parameter (DESIGN §10.3), into buf
+ * when it needs a copy.  None of them is ever logged.
+ */
+static void
+route_credential(struct serve *s, struct conn *c, const char *query,
+    char *buf, size_t cap, struct auth_cred *cred)
+{
+	struct http_request	*req = &c->io->reader.req;
+	size_t			 pos = 0;
+
+	memset(cred, 0, sizeof(*cred));
+	if ((cred->token = http_bearer(req)) != NULL)
+		return;
+	if (http_cookie(req, s->conf->auth_cookie, buf, cap) > 0 ||
+	    http_query_next(query, "token", &pos, buf, cap) > 0)
+		cred->token = buf;
+}
+
+/* When the stream must end: the second of s->now_ms at the JWT's exp, or
+ * exp + clock_skew for a token taken in the skew after it, so a client
+ * is not sent back at once with the same token; 0 when no JWT was used. */
+static uint32_t
+route_expiry(struct serve *s, const struct auth_cred *cred)
+{
+	int64_t		 left, now = (int64_t)time(NULL);
+	uint64_t	 base = s->now_ms / 1000;
+
+	if (cred->state != 1)
+		return 0;
+	left = cred->grant.exp - now;
+	if (left <= 0)
+		left += (int64_t)(s->conf->clock_skew_ms / 1000);
+	if (left < 1)
+		left = 1;
+	if ((uint64_t)left > UINT32_MAX - 1 - base)
+		return UINT32_MAX - 1;
+	return (uint32_t)(base + (uint64_t)left);
 }
 
 static void
@@ -95,7 +147,7 @@ route_events(struct serve *s, struct conn *c, const char *path,
 	uint32_t		 ids[STREAM_TOPICS_MAX];
 	char			 value[TOPIC_NAME_MAX + 2], token[HTTP_AUTH_MAX];
 	char			 resume[HTTP_EVENT_ID_MAX + 1];
-	const char		*bearer;
+	struct auth_cred	 cred;
 	size_t			 nnames = 0, pos = 0, j;
 	ssize_t			 n;
 	int			 has_resume = 0, dup;
@@ -140,11 +192,6 @@ route_events(struct serve *s, struct conn *c, const char *path,
 		    "/events?topic=a&topic=b");
 		return;
 	}
-	bearer = http_bearer(req);
-	pos = 0;
-	if (bearer == NULL && (n = http_query_next(query, "token", &pos,
-	    token, sizeof(token))) >= 0)
-		bearer = token;
 	if (s->draining || s->retiring) {
 		route_free_names(names, nnames);
 		stream_soft_reject(s, c, s->conf->retry_ms, "server is "
@@ -157,11 +204,14 @@ route_events(struct serve *s, struct conn *c, const char *path,
 		    "retry later");
 		return;
 	}
-	if (route_stream_topics(s, c, names, nnames, bearer, ids) == -1) {
-		route_free_names(names, nnames);
-		return;
-	}
+	route_credential(s, c, query, token, sizeof(token), &cred);
+	n = route_stream_topics(s, c, names, nnames, &cred, ids);
 	route_free_names(names, nnames);
+	c->expires = route_expiry(s, &cred);
+	auth_cred_free(&cred);
+	explicit_bzero(token, sizeof(token));
+	if (n == -1)
+		return;
 	/* The header wins over the query parameter. */
 	if (req->seen & HTTP_SEEN_LAST_EVENT_ID) {
 		has_resume = 1;
@@ -254,19 +304,8 @@ route_request(struct serve *s, struct conn *c)
 			conn_error(s, c, 503, "Retry-After: 1\r\n", "draining");
 		else
 			conn_respond(s, c, 200, NULL, NULL, "ok\n", 3);
-	} else if (strcmp(path, "/metrics") == 0 && admin) {
-		if (!get)
-			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else
-			admin_metrics(s, c);
-	} else if (strncmp(path, "/topics/", 8) == 0 && admin) {
-		if (!get)
-			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else
-			admin_topic(s, c, path + 8);
 	} else if (admin)
-		conn_error(s, c, 404, NULL, "the admin listener serves "
-		    "/metrics, /topics/{topic} and /healthz only");
+		admin_request(s, c, path, query);
 	else if (strcmp(path, "/") == 0 && s->conf->demo) {
 		if (!get)
 			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");

@@ -17,6 +17,7 @@
 #include "ringcast/ring.h"
 #include "ringcast/route.h"
 #include "ringcast/serve.h"
+#include "ringcast/stats.h"
 #include "ringcast/stream.h"
 
 #define SERVE_IOBUF		(64 * 1024)
@@ -68,12 +69,14 @@ serve_free(struct serve *s)
 	free(s->pending);
 	stream_index_free(s->topics);
 	window_free(&s->window);
+	stats_free(s->stats);
 	catalog_close(s->cat);
 	history_close(s->hist);
 	s->hist = NULL;
 	s->iobuf = s->scratch = NULL;
 	s->pending = NULL;
 	s->topics = NULL;
+	s->stats = NULL;
 	s->cat = NULL;
 }
 
@@ -95,6 +98,16 @@ serve_catalog(struct serve *s)
 		return -1;
 	}
 	return 0;
+}
+
+enum catalog_result
+serve_topic(struct serve *s, const char *name, struct catalog_topic *topic)
+{
+	int	 flags = CATALOG_RESOLVE_MATERIALISE;
+
+	if (s->conf->auto_create_topics)
+		flags |= CATALOG_RESOLVE_AUTO_CREATE;
+	return catalog_topic_resolve(s->cat, name, strlen(name), flags, topic);
 }
 
 int

@@ -300,17 +300,20 @@ stream_headers(struct serve *s, struct conn *c)
 	buf_append(out, "\r\n", 2);
 }
 
-/* The connection leaves the request list for the stream list. */
+/* The connection leaves the request list for the stream list.  An admin
+ * listener's stream (the stats stream) stays an admin connection in the
+ * gauges: subscribers' streams are what ringcast_connections counts. */
 static void
 stream_become(struct serve *s, struct conn *c)
 {
-	metrics_conn_add(s->slot, (c->flags & CONN_ADMIN) ?
-	    METRICS_CONN_ADMIN : METRICS_CONN_REQUEST, -1);
+	if (!(c->flags & CONN_ADMIN)) {
+		metrics_conn_add(s->slot, METRICS_CONN_REQUEST, -1);
+		metrics_conn_add(s->slot, METRICS_CONN_STREAM, 1);
+	}
 	TAILQ_REMOVE(&s->requests, c, link);
 	c->state = CONN_STREAM;
 	TAILQ_INSERT_TAIL(&s->streams, c, link);
 	s->nstreams++;
-	metrics_conn_add(s->slot, METRICS_CONN_STREAM, 1);
 	/* The request is done with: keep only what the stream needs. */
 	http_reader_free(&c->io->reader);
 	free(c->io->pending);
@@ -339,6 +342,25 @@ stream_soft_reject(struct serve *s, struct conn *c, uint64_t retry_ms,
 	}
 	/* Flushes the head and the hint, then ends the stream. */
 	stream_flush(s, c);
+}
+
+int
+stream_open_bare(struct serve *s, struct conn *c, uint64_t retry_ms)
+{
+	char	 text[64];
+	int	 n;
+
+	stream_headers(s, c);
+	stream_become(s, c);
+	n = snprintf(text, sizeof(text), "retry: %llu\n\n",
+	    (unsigned long long)retry_ms);
+	if (conn_send_control(s, c, text, (size_t)n, 0) == -1 ||
+	    stream_flush(s, c) == -1) {
+		if (c->state == CONN_STREAM)
+			stream_close(s, c);
+		return -1;
+	}
+	return 0;
 }
 
 /* Account for n bytes written of the frames in iov order; scanned_to is
@@ -448,7 +470,10 @@ stream_send_from_window(struct serve *s, struct conn *c)
 			}
 			return 0;
 		}
-		nchain = stream_window_chain(win, c, chain);
+		/* A short span is scanned faster than walked (a busy
+		 * topic's stream is usually a few frames behind). */
+		if (win->last - c->cursor > 2 * STREAM_IOV_MAX)
+			nchain = stream_window_chain(win, c, chain);
 	}
 	seq = c->cursor + 1;
 	for (;;) {
@@ -792,7 +817,9 @@ stream_flush(struct serve *s, struct conn *c)
 		}
 	}
 	conn_io_release(c);
-	for (rounds = 0; rounds < STREAM_ROUNDS &&
+	/* A stream of no ring topic (a soft reject, a stats stream) is owed
+	 * no frames: to ring_next, no topics means every topic. */
+	for (rounds = 0; c->ntopics > 0 && rounds < STREAM_ROUNDS &&
 	    !(c->flags & CONN_BLOCKED); rounds++) {
 		if (c->flags & CONN_HISTORY)
 			rc = stream_send_from_history(s, c);
@@ -888,8 +915,8 @@ stream_fanout(struct serve *s)
 		if (c->state == CONN_STREAM && !(c->flags & CONN_BLOCKED))
 			stream_flush(s, c);
 	}
-	/* Streams queued again during the round go first next time (none
-	 * ever queued: pending is still NULL, no memmove). */
+	/* Streams queued again during the round go first next time.  With
+	 * nothing ever queued, pending is NULL: memmove must not see it. */
 	if (s->npending > n)
 		memmove(s->pending, s->pending + n,
 		    (s->npending - n) * sizeof(*s->pending));
@@ -945,6 +972,13 @@ stream_on_tick(struct serve *s, struct conn *c)
 	}
 	if (c->finish_at != 0 &&
 	    s->now_ms >= s->retire_start_ms + c->finish_at - 1) {
+		stream_finish(s, c);
+		return;
+	}
+	/* The credentials ran out: a clean end with retry:, and the
+	 * client comes back with fresh ones. */
+	if (c->expires != 0 && s->now_ms / 1000 >= c->expires) {
+		metrics_add(s->slot, METRICS_AUTH_EXPIRED, 1);
 		stream_finish(s, c);
 		return;
 	}

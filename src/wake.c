@@ -310,19 +310,20 @@ wake_slot_wants(const struct wake_slot *s, uint32_t topic)
 }
 
 void
-wake_notify(const struct wake *w, uint32_t topic)
+wake_notify(const struct wake *w, unsigned int self, uint32_t topic)
 {
 	unsigned int	 i;
 
 	/* Order the caller's commit before every load below. */
 	FENCE();
 	for (i = 0; i < w->nslots; i++)
-		if (wake_slot_wants(&w->slots[i], topic))
+		if (i != self && wake_slot_wants(&w->slots[i], topic))
 			wake_signal(wake_slot(w, i));
 }
 
 void
-wake_notify_topics(const struct wake *w, const uint32_t *topics, size_t n)
+wake_notify_topics(const struct wake *w, unsigned int self,
+    const uint32_t *topics, size_t n)
 {
 	unsigned int	 i;
 	size_t		 t;
@@ -330,6 +331,8 @@ wake_notify_topics(const struct wake *w, const uint32_t *topics, size_t n)
 	/* Order the caller's commits before every load below. */
 	FENCE();
 	for (i = 0; i < w->nslots; i++) {
+		if (i == self)
+			continue;
 		for (t = 0; t < n; t++)
 			if (wake_slot_wants(&w->slots[i], topics[t]))
 				break;

@@ -30,6 +30,7 @@
 #include "ringcast/ring.h"
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
+#include "ringcast/stats.h"
 #include "ringcast/stream.h"
 #include "ringcast/wake.h"
 #include "ringcast/worker.h"
@@ -189,6 +190,8 @@ worker_accept(struct worker *w, struct worker_listener *l)
 			close(fd);
 			continue;
 		}
+		if (l->proxy_protocol && conn_expect_proxy(&w->serve, c) == -1)
+			continue;
 		if (!l->admin && (w->serve.nconns & 15) == 0)
 			worker_balance(w);
 		memset(&ev, 0, sizeof(ev));
@@ -228,7 +231,7 @@ worker_demo_publish(struct worker *w)
 	if (len > 0 &&
 	    ring_append(w->serve.ring, topic.id, body, len, &seq) == 0) {
 		metrics_add(w->serve.slot, METRICS_EVENTS_PUBLISHED, 1);
-		wake_notify(w->serve.wake, topic.id);
+		wake_notify(w->serve.wake, w->serve.wake_slot, topic.id);
 	}
 }
 
@@ -364,8 +367,12 @@ worker_on_tick(struct worker *w)
 	}
 	worker_balance(w);
 	if (second || w->serve.retiring) {
+		if (second)
+			stats_on_second(&w->serve);
 		for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
 			next = TAILQ_NEXT(c, link);
+			if (c->flags & CONN_STATS)
+				stats_send(&w->serve, c);
 			stream_on_tick(&w->serve, c);
 		}
 	}
@@ -442,6 +449,9 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	for (i = 0; i < p->nlisten; i++, n++) {
 		w->listeners[n].kind = WORKER_KIND_LISTENER;
 		w->listeners[n].fd = p->listen_fds[i];
+		/* listen_fds are the sockets of conf->listen, in order. */
+		w->listeners[n].proxy_protocol =
+		    p->conf->listen[i].proxy_protocol;
 	}
 	for (i = 0; i < p->nadmin; i++, n++) {
 		w->listeners[n].kind = WORKER_KIND_LISTENER;

@@ -767,21 +767,37 @@ test_catalog_reader_check_counts_dead_readers(void **state)
 	assert_true(catalog_reader_check(f->cat) >= 0);
 }
 
-/* Each child opens its own environment (handles must not cross fork). */
+#define CHILDREN	4
+#define EACH		25
+
+/*
+ * A child adds EACH topics of its own or, with resolve, materialises the
+ * members user/0 .. user/EACH-1 that every child names, and writes each id
+ * to fd.  Each child opens its own environment (handles must not cross
+ * fork).
+ */
 static void
-child_add_topics(const char *path, int child, int count, int fd)
+child_topics(const char *path, int child, int resolve, int fd)
 {
 	struct catalog		*cat;
 	struct catalog_topic	 t;
+	enum catalog_result	 res;
 	char			 err[512], name[32];
 	int			 i;
 
 	if (catalog_open(&cat, path, MAP_SIZE, CATALOG_CREATE, err,
 	    sizeof(err)) == -1)
 		_exit(2);
-	for (i = 0; i < count; i++) {
-		snprintf(name, sizeof(name), "child%d/t%d", child, i);
-		if (catalog_topic_add(cat, name, 0, NULL, &t) != CATALOG_FOUND)
+	for (i = 0; i < EACH; i++) {
+		if (resolve) {
+			snprintf(name, sizeof(name), "user/%d", i);
+			res = catalog_topic_resolve(cat, name, strlen(name),
+			    CATALOG_RESOLVE_MATERIALISE, &t);
+		} else {
+			snprintf(name, sizeof(name), "child%d/t%d", child, i);
+			res = catalog_topic_add(cat, name, 0, NULL, &t);
+		}
+		if (res != CATALOG_FOUND || t.id == 0)
 			_exit(3);
 		if (write(fd, &t.id, sizeof(t.id)) != sizeof(t.id))
 			_exit(4);
@@ -790,43 +806,52 @@ child_add_topics(const char *path, int child, int count, int fd)
 	_exit(0);
 }
 
+/* Run CHILDREN child_topics at once; ids[i] gets child i's ids. */
+static void
+children_run(struct fixture *f, int resolve, uint32_t ids[CHILDREN][EACH])
+{
+	pid_t	 pids[CHILDREN];
+	int	 fds[CHILDREN][2], i, status;
+	size_t	 got;
+	ssize_t	 n;
+
+	for (i = 0; i < CHILDREN; i++) {
+		assert_int_equal(pipe(fds[i]), 0);
+		pids[i] = fork();
+		assert_true(pids[i] != -1);
+		if (pids[i] == 0) {
+			close(fds[i][0]);
+			child_topics(f->path, i, resolve, fds[i][1]);
+		}
+		close(fds[i][1]);
+	}
+	for (i = 0; i < CHILDREN; i++) {
+		got = 0;
+		while (got < sizeof(ids[i]) && (n = read(fds[i][0],
+		    (char *)ids[i] + got, sizeof(ids[i]) - got)) > 0)
+			got += (size_t)n;
+		close(fds[i][0]);
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_int_equal(got, sizeof(ids[i]));
+	}
+}
+
 static void
 test_catalog_concurrent_processes_get_distinct_ids(void **state)
 {
 	struct fixture	*f = *state;
-	enum { CHILDREN = 4, EACH = 25 };
-	uint32_t	 ids[CHILDREN * EACH];
-	pid_t		 pids[CHILDREN];
-	int		 fds[2], i, j, status;
-	size_t		 got = 0;
-	ssize_t		 n;
+	uint32_t	 ids[CHILDREN][EACH], *all = &ids[0][0];
+	int		 i, j;
 
 	/* The parent keeps its own environment open throughout. */
 	add_topic(f, "parent", 0);
-	assert_int_equal(pipe(fds), 0);
-	for (i = 0; i < CHILDREN; i++) {
-		pids[i] = fork();
-		assert_true(pids[i] != -1);
-		if (pids[i] == 0) {
-			close(fds[0]);
-			child_add_topics(f->path, i, EACH, fds[1]);
-		}
-	}
-	close(fds[1]);
-	while (got < sizeof(ids) && (n = read(fds[0], (char *)ids + got,
-	    sizeof(ids) - got)) > 0)
-		got += (size_t)n;
-	close(fds[0]);
-	for (i = 0; i < CHILDREN; i++) {
-		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-		assert_true(WIFEXITED(status));
-		assert_int_equal(WEXITSTATUS(status), 0);
-	}
-	assert_int_equal(got, sizeof(ids));
+	children_run(f, 0, ids);
 	for (i = 0; i < CHILDREN * EACH; i++) {
-		assert_true(ids[i] > 1);
+		assert_true(all[i] > 1);
 		for (j = i + 1; j < CHILDREN * EACH; j++)
-			assert_int_not_equal(ids[i], ids[j]);
+			assert_int_not_equal(all[i], all[j]);
 	}
 }
 
@@ -866,6 +891,390 @@ test_catalog_follows_map_grown_by_another_process(void **state)
 	add_topic(f, "after", 0);
 }
 
+/* -- families ------------------------------------------------------------ */
+
+static enum catalog_result
+resolve(struct fixture *f, const char *name, int flags,
+    struct catalog_topic *t)
+{
+	return catalog_topic_resolve(f->cat, name, strlen(name), flags, t);
+}
+
+static void
+test_catalog_family_add_takes_patterns(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	static const char *const good[] = { "user/*", "room:*", "*",
+	    "org:a/b/*" };
+	static const char *const bad[] = { "user/**", "user*", "*/x",
+	    "user/*/x", "/*", "a//*", "**" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(catalog_topic_add(f->cat, good[i], 0, NULL,
+		    &t), CATALOG_FOUND);
+		assert_int_equal(t.flags, CATALOG_TOPIC_FAMILY);
+		assert_int_equal(catalog_topic_lookup(f->cat, good[i],
+		    strlen(good[i]), &t), CATALOG_FOUND);
+		assert_string_equal(t.name, good[i]);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (catalog_topic_add(f->cat, bad[i], 0, NULL, &t) !=
+		    CATALOG_ERROR)
+			fail_msg("'%s' should be refused", bad[i]);
+		assert_contains(catalog_error(f->cat), "invalid name");
+	}
+}
+
+static void
+test_catalog_resolve_member_has_family_options_before_use(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+
+	assert_int_equal(catalog_topic_add(f->cat, "user/*",
+	    CATALOG_TOPIC_PRIVATE, "per user", &t), CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/42", 0, &t), CATALOG_FOUND);
+	assert_int_equal(t.id, 0);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE | CATALOG_TOPIC_MEMBER);
+	assert_string_equal(t.name, "user/42");
+	assert_string_equal(t.description, "per user");
+	/* Without MATERIALISE nothing is stored. */
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/42", 7, &t),
+	    CATALOG_NOT_FOUND);
+}
+
+static void
+test_catalog_resolve_materialises_a_member_once(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 fam, a, b, c;
+
+	assert_int_equal(catalog_topic_add(f->cat, "user/*",
+	    CATALOG_TOPIC_PRIVATE, "per user", &fam), CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/42", CATALOG_RESOLVE_MATERIALISE,
+	    &a), CATALOG_FOUND);
+	assert_true(a.id > fam.id);
+	assert_int_equal(a.flags, CATALOG_TOPIC_PRIVATE | CATALOG_TOPIC_MEMBER);
+	assert_string_equal(a.description, "per user");
+	assert_int_equal(resolve(f, "user/42", CATALOG_RESOLVE_MATERIALISE,
+	    &b), CATALOG_FOUND);
+	assert_int_equal(b.id, a.id);
+	assert_int_equal(b.created, a.created);
+	/* Stored: a plain lookup finds it, and a read-only catalog too. */
+	reopen(f, CATALOG_RDONLY);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/42", 7, &c),
+	    CATALOG_FOUND);
+	assert_int_equal(c.id, a.id);
+	assert_int_equal(resolve(f, "user/42", 0, &c), CATALOG_FOUND);
+	assert_int_equal(c.id, a.id);
+	/* A new member needs a write: an error, never "not found". */
+	assert_int_equal(resolve(f, "user/43", CATALOG_RESOLVE_MATERIALISE,
+	    &c), CATALOG_ERROR);
+}
+
+static void
+test_catalog_resolve_outside_any_family_is_not_found(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	static const char *const outside[] = { "user", "news", "user/42/x",
+	    "users/1", "room:1", "user:1" };
+	size_t			 i;
+
+	add_topic(f, "user/*", 0);
+	for (i = 0; i < sizeof(outside) / sizeof(outside[0]); i++) {
+		if (resolve(f, outside[i], CATALOG_RESOLVE_MATERIALISE, &t) !=
+		    CATALOG_NOT_FOUND)
+			fail_msg("'%s' should not be found", outside[i]);
+		assert_contains(catalog_error(f->cat), outside[i]);
+	}
+	/* A pattern is not a topic, nor is a bad name. */
+	assert_int_equal(resolve(f, "user/*", CATALOG_RESOLVE_MATERIALISE |
+	    CATALOG_RESOLVE_AUTO_CREATE, &t), CATALOG_NOT_FOUND);
+	assert_int_equal(resolve(f, "user/..", CATALOG_RESOLVE_AUTO_CREATE,
+	    &t), CATALOG_NOT_FOUND);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/*", 6, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.flags, CATALOG_TOPIC_FAMILY);
+}
+
+static void
+test_catalog_resolve_exact_topic_overrides_its_family(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	uint32_t		 admin;
+
+	add_topic(f, "user/*", 0);
+	admin = add_topic(f, "user/admin", CATALOG_TOPIC_PRIVATE);
+	assert_int_equal(resolve(f, "user/admin", CATALOG_RESOLVE_MATERIALISE,
+	    &t), CATALOG_FOUND);
+	assert_int_equal(t.id, admin);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE);
+	/* And a private family, a public exact topic. */
+	add_topic(f, "room:*", CATALOG_TOPIC_PRIVATE);
+	add_topic(f, "room:lobby", 0);
+	assert_int_equal(resolve(f, "room:lobby", 0, &t), CATALOG_FOUND);
+	assert_int_equal(t.flags, 0);
+	assert_int_equal(resolve(f, "room:7", 0, &t), CATALOG_FOUND);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE | CATALOG_TOPIC_MEMBER);
+}
+
+static void
+test_catalog_resolve_lone_star_family_takes_one_segment(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+
+	add_topic(f, "*", 0);
+	assert_int_equal(resolve(f, "anything", CATALOG_RESOLVE_MATERIALISE,
+	    &t), CATALOG_FOUND);
+	assert_true(t.id > 0);
+	assert_int_equal(t.flags, CATALOG_TOPIC_MEMBER);
+	assert_int_equal(resolve(f, "a/b", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(resolve(f, "a:b", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_NOT_FOUND);
+}
+
+static void
+test_catalog_resolve_auto_create_outside_families(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t, again;
+
+	add_topic(f, "user/*", CATALOG_TOPIC_PRIVATE);
+	assert_int_equal(resolve(f, "news", 0, &t), CATALOG_NOT_FOUND);
+	assert_int_equal(resolve(f, "news", CATALOG_RESOLVE_AUTO_CREATE, &t),
+	    CATALOG_FOUND);
+	assert_true(t.id > 0);
+	assert_int_equal(t.flags, 0);
+	assert_int_equal(resolve(f, "news", CATALOG_RESOLVE_AUTO_CREATE,
+	    &again), CATALOG_FOUND);
+	assert_int_equal(again.id, t.id);
+	/* A family's name is its member, private, never a plain topic. */
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE |
+	    CATALOG_RESOLVE_AUTO_CREATE, &t), CATALOG_FOUND);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE | CATALOG_TOPIC_MEMBER);
+}
+
+static void
+test_catalog_family_removed_admits_no_new_members(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t, kept;
+
+	add_topic(f, "user/*", 0);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE,
+	    &kept), CATALOG_FOUND);
+	assert_int_equal(catalog_topic_remove(f->cat, "user/*"),
+	    CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/2", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.id, kept.id);
+	/* Removing a member of a live family resets it: a new id. */
+	add_topic(f, "user/*", 0);
+	assert_int_equal(catalog_topic_remove(f->cat, "user/1"),
+	    CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_true(t.id > kept.id);
+}
+
+static int
+count_topic(void *arg, const struct catalog_topic *t)
+{
+	(void)t;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void
+test_catalog_family_remove_takes_its_members_only(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	struct catalog_token	 tok;
+	char			 fam[TOKEN_SECRET_LEN + 1];
+	char			 one[TOKEN_SECRET_LEN + 1];
+	char			 exact[TOKEN_SECRET_LEN + 1];
+	size_t			 n = 99;
+	int			 left = 0;
+
+	add_topic(f, "user/*", 0);
+	add_topic(f, "user/1/*", 0);
+	add_topic(f, "user/admin", 0);
+	add_topic(f, "username", 0);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/2", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(resolve(f, "user/1/inbox",
+	    CATALOG_RESOLVE_MATERIALISE, &t), CATALOG_FOUND);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "user/*", fam, &tok);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "user/1", one, &tok);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "user/admin", exact, &tok);
+	assert_int_equal(catalog_family_remove(f->cat, "user/*", &n),
+	    CATALOG_FOUND);
+	assert_int_equal(n, 2);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/1", 6, &t),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/2", 6, &t),
+	    CATALOG_NOT_FOUND);
+	/* Left: the family of user/1, its member, user/admin, username. */
+	assert_int_equal(catalog_topic_foreach(f->cat, count_topic, &left), 0);
+	assert_int_equal(left, 4);
+	assert_int_equal(resolve(f, "user/1/inbox", 0, &t), CATALOG_FOUND);
+	assert_true(t.id != 0);
+	assert_int_equal(check(f, exact, t.id, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/admin", 10, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, exact, t.id, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	/* The family's token and the member's token are gone. */
+	assert_int_equal(catalog_token_remove(f->cat, tok.id), CATALOG_FOUND);
+	left = 0;
+	assert_int_equal(catalog_token_foreach(f->cat, count_token, &left), 0);
+	assert_int_equal(left, 0);
+	assert_int_equal(catalog_family_remove(f->cat, "user/*", &n),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(catalog_family_remove(f->cat, "user/admin", &n),
+	    CATALOG_ERROR);
+}
+
+static void
+test_catalog_family_token_covers_its_members(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	struct catalog_token	 tok;
+	char			 secret[TOKEN_SECRET_LEN + 1];
+	uint32_t		 famid, admin, room;
+
+	famid = add_topic(f, "user/*", CATALOG_TOPIC_PRIVATE);
+	admin = add_topic(f, "user/admin", CATALOG_TOPIC_PRIVATE);
+	add_topic(f, "room/*", CATALOG_TOPIC_PRIVATE);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "user/*", secret, &tok);
+	assert_int_equal(tok.topic, famid);
+	assert_int_equal(resolve(f, "user/42", CATALOG_RESOLVE_MATERIALISE,
+	    &t), CATALOG_FOUND);
+	assert_int_equal(check(f, secret, t.id, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, secret, t.id, CATALOG_RIGHT_PUBLISH),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(check(f, secret, famid, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	/* Not the exact topic that overrides the family, not another. */
+	assert_int_equal(check(f, secret, admin, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(resolve(f, "room/1", CATALOG_RESOLVE_MATERIALISE,
+	    &t), CATALOG_FOUND);
+	room = t.id;
+	assert_int_equal(check(f, secret, room, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+	assert_int_equal(check(f, secret, 0, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+}
+
+static void
+test_catalog_token_add_materialises_a_member(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	struct catalog_token	 tok;
+	char			 secret[TOKEN_SECRET_LEN + 1];
+
+	add_topic(f, "user/*", CATALOG_TOPIC_PRIVATE);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "user/7", secret, &tok);
+	assert_int_equal(catalog_topic_lookup(f->cat, "user/7", 6, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(tok.topic, t.id);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE | CATALOG_TOPIC_MEMBER);
+	assert_int_equal(resolve(f, "user/7", CATALOG_RESOLVE_MATERIALISE,
+	    &t), CATALOG_FOUND);
+	assert_int_equal(check(f, secret, t.id, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	assert_int_equal(catalog_token_add(f->cat, CATALOG_RIGHT_SUBSCRIBE,
+	    "room/1", secret, &tok), CATALOG_NOT_FOUND);
+}
+
+/* A catalog written by a build without families: no "members" database. */
+static void
+drop_members_db(const char *path)
+{
+	MDB_env		*env;
+	MDB_txn		*txn;
+	MDB_dbi		 dbi;
+
+	assert_int_equal(mdb_env_create(&env), 0);
+	assert_int_equal(mdb_env_set_maxdbs(env, 4), 0);
+	assert_int_equal(mdb_env_open(env, path, 0, 0640), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "members", 0, &dbi), 0);
+	assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+}
+
+static void
+test_catalog_old_catalog_without_members_opens(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	struct catalog_token	 tok;
+	char			 secret[TOKEN_SECRET_LEN + 1];
+	uint32_t		 news;
+
+	news = add_topic(f, "news", 0);
+	add_token(f, CATALOG_RIGHT_SUBSCRIBE, "news", secret, &tok);
+	catalog_close(f->cat);
+	f->cat = NULL;
+	drop_members_db(f->path);
+	/* Read-only, as ringcastctl topic list opens it: no members. */
+	reopen(f, CATALOG_RDONLY);
+	assert_int_equal(catalog_topic_lookup(f->cat, "news", 4, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, secret, news, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_FOUND);
+	assert_int_equal(check(f, secret, news + 1, CATALOG_RIGHT_SUBSCRIBE),
+	    CATALOG_NOT_FOUND);
+	/* Read-write makes the database, and families work. */
+	reopen(f, 0);
+	add_topic(f, "user/*", 0);
+	assert_int_equal(resolve(f, "user/1", CATALOG_RESOLVE_MATERIALISE, &t),
+	    CATALOG_FOUND);
+	assert_true(t.id > news);
+}
+
+static void
+test_catalog_concurrent_first_use_gives_one_id(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+	uint32_t		 ids[CHILDREN][EACH];
+	char			 name[32];
+	int			 i, j, total = 0;
+
+	add_topic(f, "user/*", 0);
+	children_run(f, 1, ids);
+	/* Every process saw the one stored id of each member. */
+	for (j = 0; j < EACH; j++) {
+		snprintf(name, sizeof(name), "user/%d", j);
+		assert_int_equal(catalog_topic_lookup(f->cat, name,
+		    strlen(name), &t), CATALOG_FOUND);
+		for (i = 0; i < CHILDREN; i++)
+			assert_int_equal(ids[i][j], t.id);
+	}
+	assert_int_equal(catalog_topic_foreach(f->cat, count_topic, &total),
+	    0);
+	assert_int_equal(total, EACH + 1);
+}
+
 int
 main(void)
 {
@@ -899,6 +1308,19 @@ main(void)
 		T(test_catalog_reader_check_counts_dead_readers),
 		T(test_catalog_concurrent_processes_get_distinct_ids),
 		T(test_catalog_follows_map_grown_by_another_process),
+		T(test_catalog_family_add_takes_patterns),
+		T(test_catalog_resolve_member_has_family_options_before_use),
+		T(test_catalog_resolve_materialises_a_member_once),
+		T(test_catalog_resolve_outside_any_family_is_not_found),
+		T(test_catalog_resolve_exact_topic_overrides_its_family),
+		T(test_catalog_resolve_lone_star_family_takes_one_segment),
+		T(test_catalog_resolve_auto_create_outside_families),
+		T(test_catalog_family_removed_admits_no_new_members),
+		T(test_catalog_family_remove_takes_its_members_only),
+		T(test_catalog_family_token_covers_its_members),
+		T(test_catalog_token_add_materialises_a_member),
+		T(test_catalog_concurrent_first_use_gives_one_id),
+		T(test_catalog_old_catalog_without_members_opens),
 #undef T
 	};
 

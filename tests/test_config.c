@@ -183,6 +183,20 @@ test_config_loads_every_key(void **state)
 }
 
 static void
+test_config_admin_token_is_empty_unless_set(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+
+	assert_int_equal(load(f, "[server]\nlisten = 127.0.0.1:9000\n", &c),
+	    0);
+	assert_string_equal(c.admin_token, "");
+	assert_int_equal(load(f, "[server]\nadmin_token = s3cret-Token\n",
+	    &c), 0);
+	assert_string_equal(c.admin_token, "s3cret-Token");
+}
+
+static void
 test_config_workers_auto_is_one_per_cpu(void **state)
 {
 	struct config	 c;
@@ -200,6 +214,64 @@ test_config_cors_star_allows_any_origin(void **state)
 
 	assert_int_equal(load(f, "[cors]\nallow_origins = *\n", &c), 0);
 	assert_true(config_origin_allowed(&c, "http://x", 8));
+}
+
+static void
+test_config_cors_named_origin_beats_star(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+
+	assert_int_equal(load(f, "[cors]\nallow_origins = http://a.example, "
+	    "*\n", &c), 0);
+	assert_int_equal(config_origin_allowed(&c, "http://a.example", 16),
+	    CONFIG_ORIGIN_LISTED);
+	assert_int_equal(config_origin_allowed(&c, "http://b.example", 16),
+	    CONFIG_ORIGIN_ANY);
+}
+
+static void
+test_config_auth_defaults_and_key_file(void **state)
+{
+	struct fixture	*f = *state;
+	struct config	 c;
+	char		*secret, text[1024];
+
+	config_defaults(&c);
+	assert_string_equal(c.jwt_key_file, "");
+	assert_null(c.auth);
+	assert_string_equal(c.auth_cookie, "ringcast_token");
+	assert_int_equal(c.clock_skew_ms, 30000);
+	secret = rc_test_write(f->dir, "secret",
+	    "0123456789abcdef0123456789abcdef\n");
+	snprintf(text, sizeof(text), "[auth]\njwt_key_file = %s\n"
+	    "jwt_algorithms = HS256\njwt_audience = rc\njwt_issuer = app\n"
+	    "clock_skew = 5s\ncookie = rc_jwt\n", secret);
+	assert_int_equal(load(f, text, &c), 0);
+	assert_non_null(c.auth);
+	assert_string_equal(c.jwt_audience, "rc");
+	assert_string_equal(c.auth_cookie, "rc_jwt");
+	assert_int_equal(c.clock_skew_ms, 5000);
+	config_free(&c);
+	assert_null(c.auth);
+	free(secret);
+}
+
+static void
+test_config_rejects_bad_jwt_settings(void **state)
+{
+	struct fixture	*f = *state;
+	char		*shortkey, text[1024];
+
+	assert_error(f, "[auth]\njwt_algorithms = HS256, none\n",
+	    ":2: [auth] jwt_algorithms: 'none' is never accepted");
+	assert_error(f, "[auth]\ncookie = a b\n", "[auth] cookie");
+	assert_error(f, "[auth]\njwt_key_file = /nonexistent/k\n",
+	    "[auth] jwt_key_file: /nonexistent/k");
+	shortkey = rc_test_write(f->dir, "short", "short\n");
+	snprintf(text, sizeof(text), "[auth]\njwt_key_file = %s\n", shortkey);
+	assert_error(f, text, "at least 32");
+	free(shortkey);
 }
 
 static void
@@ -343,6 +415,44 @@ test_config_rejects_bad_listen(void **state)
 }
 
 static void
+test_config_listen_marks_proxy_protocol_listeners(void **state)
+{
+	struct config	 conf;
+
+	assert_int_equal(load(*state, "[server]\nlisten = 127.0.0.1:8080, "
+	    "127.0.0.1:8443 proxy_protocol, [::1]:8444  proxy_protocol\n"
+	    "trusted_proxies = 127.0.0.1, 10.0.0.0/8 , fd00::/8\n", &conf), 0);
+	assert_int_equal(conf.nlisten, 3);
+	assert_false(conf.listen[0].proxy_protocol);
+	assert_true(conf.listen[1].proxy_protocol);
+	assert_true(conf.listen[2].proxy_protocol);
+	/* The text names the socket alone, so a reload that only adds the
+	 * mark keeps the socket. */
+	assert_string_equal(conf.listen[1].text, "127.0.0.1:8443");
+	assert_string_equal(conf.listen[2].text, "[::1]:8444");
+	assert_int_equal(conf.ntrusted_proxies, 3);
+	assert_int_equal(conf.trusted_proxies[1].prefix, 8);
+	assert_int_equal(conf.trusted_proxies[2].family, AF_INET6);
+}
+
+static void
+test_config_rejects_bad_proxy_settings(void **state)
+{
+	assert_error(*state, "[server]\nlisten = 127.0.0.1:8443 "
+	    "proxy_protocol\n", "[server] listen: 127.0.0.1:8443 "
+	    "proxy_protocol needs [server] trusted_proxies");
+	assert_error(*state, "[server]\nlisten = 127.0.0.1:8443 proxy\n",
+	    ":2: [server] listen: unknown option 'proxy' after "
+	    "127.0.0.1:8443");
+	assert_error(*state, "[server]\nadmin_listen = 127.0.0.1:8443 "
+	    "proxy_protocol\n", ":2: [server] admin_listen: unknown option");
+	assert_error(*state, "[server]\ntrusted_proxies = 10.1.2.3/8\n",
+	    ":2: [server] trusted_proxies: bad network '10.1.2.3/8'");
+	assert_error(*state, "[server]\ntrusted_proxies = nginx\n",
+	    ":2: [server] trusted_proxies: bad network 'nginx'");
+}
+
+static void
 test_config_rejects_bad_sync(void **state)
 {
 	assert_error(*state, "[ring]\nsync = always\n",
@@ -430,7 +540,11 @@ main(void)
 		cmocka_unit_test(test_config_parse_addr_forms),
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 		T(test_config_loads_every_key),
+		T(test_config_admin_token_is_empty_unless_set),
 		T(test_config_cors_star_allows_any_origin),
+		T(test_config_cors_named_origin_beats_star),
+		T(test_config_auth_defaults_and_key_file),
+		T(test_config_rejects_bad_jwt_settings),
 		T(test_config_rejects_unknown_key_with_file_line),
 		T(test_config_rejects_unknown_section),
 		T(test_config_rejects_bad_size),
@@ -441,6 +555,8 @@ main(void)
 		T(test_config_rejects_bad_workers),
 		T(test_config_rejects_bad_slots),
 		T(test_config_rejects_bad_listen),
+		T(test_config_listen_marks_proxy_protocol_listeners),
+		T(test_config_rejects_bad_proxy_settings),
 		T(test_config_rejects_bad_sync),
 		T(test_config_rejects_bad_origin),
 		T(test_config_rejects_bad_log_level),

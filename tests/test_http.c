@@ -190,6 +190,60 @@ test_http_marks_overlong_values(void **state)
 }
 
 static void
+test_http_joins_repeated_forwarded_for_headers(void **state)
+{
+	const char	*text = "GET / HTTP/1.1\r\n" HOST
+			    "X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\n"
+			    "X-Forwarded-For: 3.3.3.3\r\n\r\n";
+	struct http_reader r;
+	size_t		 step;
+
+	(void)state;
+	for (step = 0; step < 5; step++) {
+		http_reader_init(&r, 4096, 1024);
+		feed(&r, text, step);
+		assert_int_equal(r.state, HTTP_REQUEST_READY);
+		assert_true(r.req.seen & HTTP_SEEN_FORWARDED_FOR);
+		assert_false(r.req.overlong & HTTP_SEEN_FORWARDED_FOR);
+		assert_string_equal(r.req.forwarded_for,
+		    "1.1.1.1, 2.2.2.2,3.3.3.3");
+		http_reader_free(&r);
+	}
+}
+
+static void
+test_http_overlong_forwarded_for_keeps_rightmost_whole_hops(void **state)
+{
+	char		 text[4096], *p;
+	struct http_reader r;
+	size_t		 step, i;
+
+	(void)state;
+	/* 100 hops of 15 bytes, then the two a proxy appended. */
+	p = text + snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n" HOST
+	    "X-Forwarded-For: ");
+	for (i = 0; i < 100; i++)
+		p += snprintf(p, 32, "%03zu.%03zu.%03zu.%03zu,", i, i, i, i);
+	snprintf(p, 64, " 203.0.113.7, 10.0.0.1\r\n\r\n");
+	for (step = 0; step < 40; step += 7) {
+		http_reader_init(&r, 8192, 1024);
+		feed(&r, text, step);
+		assert_int_equal(r.state, HTTP_REQUEST_READY);
+		assert_true(r.req.overlong & HTTP_SEEN_FORWARDED_FOR);
+		assert_true(strlen(r.req.forwarded_for) <= HTTP_FORWARDED_MAX);
+		assert_true(strlen(r.req.forwarded_for) > 400);
+		/* The right end is whole, and so is the first hop kept. */
+		p = r.req.forwarded_for + strlen(r.req.forwarded_for);
+		assert_string_equal(p - 38,
+		    "099.099.099.099, 203.0.113.7, 10.0.0.1");
+		assert_int_equal(strlen(r.req.forwarded_for) % 16, 6);
+		assert_true(r.req.forwarded_for[0] >= '0' &&
+		    r.req.forwarded_for[0] <= '9');
+		http_reader_free(&r);
+	}
+}
+
+static void
 test_http_eof_mid_request_is_400(void **state)
 {
 	struct http_reader r;
@@ -274,6 +328,70 @@ test_http_query_next_finds_each_value(void **state)
 	    -1);
 }
 
+/* Read text (a whole request) and look for cookie name in it. */
+static ssize_t
+cookie_of(const char *text, const char *name, char *out, size_t cap)
+{
+	struct http_reader	 r;
+	ssize_t			 n;
+
+	http_reader_init(&r, 16384, 1024);
+	feed(&r, text, 7);
+	assert_int_equal(r.state, HTTP_REQUEST_READY);
+	n = http_cookie(&r.req, name, out, cap);
+	http_reader_free(&r);
+	return n;
+}
+
+static void
+test_http_cookie_finds_the_named_one(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1; "
+	    "ringcast_token=x.y.z; b=2\r\n\r\n", "ringcast_token", out,
+	    sizeof(out)), 5);
+	assert_string_equal(out, "x.y.z");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: "
+	    "xringcast_token=no;ringcast_token=\"q\"\r\n\r\n",
+	    "ringcast_token", out, sizeof(out)), 1);
+	assert_string_equal(out, "q");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "\r\n", "ringcast_token", out, sizeof(out)), -1);
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "\r\n",
+	    "ringcast_token", out, sizeof(out)), -1);
+	/* The value does not fit out. */
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: t=1234"
+	    "\r\n\r\n", "t", out, 4), -2);
+}
+
+static void
+test_http_cookie_headers_repeated_are_joined(void **state)
+{
+	char	 out[64];
+
+	(void)state;
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "Cookie: t=2\r\n\r\n", "t", out, sizeof(out)), 1);
+	assert_string_equal(out, "2");
+	assert_int_equal(cookie_of("GET / HTTP/1.1\r\n" HOST "Cookie: a=1\r\n"
+	    "Cookie: t=2\r\n\r\n", "a", out, sizeof(out)), 1);
+	assert_string_equal(out, "1");
+}
+
+static void
+test_http_cookie_too_long_is_not_read(void **state)
+{
+	static char	 text[HTTP_COOKIE_MAX + 256];
+	char		 out[64];
+
+	(void)state;
+	snprintf(text, sizeof(text), "GET / HTTP/1.1\r\n" HOST
+	    "Cookie: t=1; pad=%0*d\r\n\r\n", HTTP_COOKIE_MAX, 0);
+	assert_int_equal(cookie_of(text, "t", out, sizeof(out)), -2);
+}
+
 int
 main(void)
 {
@@ -291,10 +409,15 @@ main(void)
 		T(test_http_limits_header_bytes_with_431),
 		T(test_http_limits_body_bytes_with_413),
 		T(test_http_marks_overlong_values),
+		T(test_http_joins_repeated_forwarded_for_headers),
+		T(test_http_overlong_forwarded_for_keeps_rightmost_whole_hops),
 		T(test_http_eof_mid_request_is_400),
 		T(test_http_percent_decodes),
 		T(test_http_splits_url_and_query),
 		T(test_http_query_next_finds_each_value),
+		T(test_http_cookie_finds_the_named_one),
+		T(test_http_cookie_headers_repeated_are_joined),
+		T(test_http_cookie_too_long_is_not_read),
 #undef T
 	};
 

@@ -605,6 +605,44 @@ test_ring_topic_evicted_reports_per_topic(void **state)
 	assert_int_equal(ring_topic_evicted(f->ring, 3), 0);
 }
 
+/* One pass gives each topic what ring_topic_stats gives it alone, and
+ * counts only evicted-free events: 16 slots, topics 3, 5, 8 interleaved. */
+static void
+test_ring_topics_scan_matches_per_topic_stats(void **state)
+{
+	struct fixture		*f = *state;
+	struct ring_topic_stat	 st[4] = {
+		{ .topic = 3 }, { .topic = 5 }, { .topic = 8 }, { .topic = 11 }
+	};
+	static const uint32_t	 order[] = { 3, 5, 3, 8, 3, 5 };
+	uint64_t		 i, newest, retained;
+
+	open_ring(f, 64 * KB, 16, 0);
+	for (i = 0; i < 30; i++)
+		append_text(f->ring, order[i % 6], "x");
+	/* 1..14 are gone; 15..30 retained. */
+	assert_int_equal(ring_topics_scan(f->ring, st, 4, 27), 30);
+	for (i = 0; i < 4; i++) {
+		ring_topic_stats(f->ring, st[i].topic, &newest, &retained);
+		assert_int_equal(st[i].newest, newest);
+		assert_int_equal(st[i].retained, retained);
+	}
+	/* 15..30: seq s has topic order[(s - 1) % 6]. */
+	assert_int_equal(st[0].retained, 8);
+	assert_int_equal(st[0].newest, 29);
+	assert_int_equal(st[1].retained, 5);
+	assert_int_equal(st[1].newest, 30);
+	assert_int_equal(st[2].retained, 3);
+	assert_int_equal(st[2].newest, 28);
+	assert_int_equal(st[3].newest, 0);
+	assert_int_equal(st[3].retained, 0);
+	/* After 27: 28 (8), 29 (3), 30 (5). */
+	assert_int_equal(st[0].recent, 1);
+	assert_int_equal(st[1].recent, 1);
+	assert_int_equal(st[2].recent, 1);
+	assert_int_equal(st[3].recent, 0);
+}
+
 static void
 test_ring_reopen_keeps_events_and_next_seq(void **state)
 {
@@ -1784,6 +1822,7 @@ main(void)
 		T(test_ring_next_quiet_topic_sharing_a_bucket_scans),
 		T(test_ring_next_distrusts_appends_the_table_did_not_see),
 		T(test_ring_topic_evicted_reports_per_topic),
+		T(test_ring_topics_scan_matches_per_topic_stats),
 		T(test_ring_reopen_keeps_events_and_next_seq),
 		T(test_ring_reopen_ignores_seq_floor),
 		T(test_ring_reset_starts_above_old_committed),

@@ -32,6 +32,21 @@ setup(void **state)
 	return 0;
 }
 
+/* A ring and a window that hold a thousand events and more. */
+static int
+setup_big(void **state)
+{
+	struct worker_fixture	*f = calloc(1, sizeof(*f));
+	char			*dir = rc_test_tmpdir();
+
+	if (f == NULL || dir == NULL ||
+	    worker_fixture_init(f, dir, 4 * 1024 * 1024, 4096) == -1)
+		return -1;
+	rc_test_rmdir(dir);
+	*state = f;
+	return 0;
+}
+
 static int
 teardown(void **state)
 {
@@ -222,37 +237,65 @@ test_stream_close_during_fanout_spares_the_others(void **state)
 	close(fd[1]);
 }
 
+/* ntopics streams, one per topic; nevents events round the topics (k * 7
+ * apart), a fan-out every `every` events (0: only at the end); each stream
+ * must get exactly its topic's events, in order. */
 static void
-test_stream_many_topics_each_gets_exactly_its_events(void **state)
+many_topics(struct worker_fixture *f, int ntopics, int nevents, int every)
 {
-	struct worker_fixture	*f = *state;
-	char			 name[16], data[16], got[4096], want[4096];
-	int			 fd[20], i, k;
+	static char	 got[16384], want[16384];
+	char		 name[24], data[16];
+	int		 fd[64], i, k, n;
 
-	for (i = 0; i < 20; i++) {
+	assert_true(ntopics <= 64);
+	for (i = 0; i < ntopics; i++) {
 		snprintf(name, sizeof(name), "/events/t%d", i);
 		topic(f, name + 8);
 		subscribe(f, name, &fd[i]);
 	}
-	for (k = 0; k < 100; k++) {
-		snprintf(name, sizeof(name), "t%d", (k * 7) % 20);
+	for (k = 0; k < nevents; k++) {
+		snprintf(name, sizeof(name), "t%d", (k * 7) % ntopics);
 		snprintf(data, sizeof(data), "%d", k);
 		publish(f, name, data);
-		if (k % 13 == 0)
+		if (every > 0 && k % every == 0)
 			stream_fanout(&f->serve);
 	}
-	stream_fanout(&f->serve);
-	for (i = 0; i < 20; i++) {
+	for (k = 0; k < 64 && stream_fanout(&f->serve) > 0; k++)
+		;
+	for (i = 0; i < ntopics; i++) {
 		want[0] = '\0';
-		for (k = 0; k < 100; k++)
-			if ((k * 7) % 20 == i) {
+		for (n = 0, k = 0; k < nevents; k++)
+			if ((k * 7) % ntopics == i) {
 				snprintf(data, sizeof(data), "%d,", k);
 				strcat(want, data);
+				n++;
 			}
-		assert_int_equal(received(fd[i], got, sizeof(got)), 5);
+		assert_int_equal(received(fd[i], got, sizeof(got)), n);
 		assert_string_equal(got, want);
 		close(fd[i]);
 	}
+}
+
+static void
+test_stream_many_topics_each_gets_exactly_its_events(void **state)
+{
+	many_topics(*state, 20, 100, 13);
+}
+
+/* A quiet topic in a busy window: its frames are found on the topic's
+ * chain, not by scanning every frame since its cursor. */
+static void
+test_stream_sparse_topics_are_walked_on_their_chain(void **state)
+{
+	many_topics(*state, 40, 1200, 0);
+}
+
+/* More of its frames than one write takes: the chain walk gives up and
+ * the scan sends them in order. */
+static void
+test_stream_busy_topics_fall_back_to_the_scan(void **state)
+{
+	many_topics(*state, 8, 1000, 0);
 }
 
 static void
@@ -294,6 +337,12 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stream_many_topics_each_gets_exactly_its_events, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stream_sparse_topics_are_walked_on_their_chain,
+		    setup_big, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_stream_busy_topics_fall_back_to_the_scan, setup_big,
 		    teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_stream_resume_replays_only_its_topic_from_the_ring,

@@ -185,7 +185,7 @@ test_wake_rejects_bad_slot_and_topic(void **state)
 	/* Topic 0 is a key like any other (stored as 1). */
 	join(w, 0, 0, 1);
 	assert_int_equal(wake_topic_streams(w, 0), 1);
-	wake_notify(w, 0);
+	wake_notify(w, WAKE_NOBODY, 0);
 	assert_int_equal(woken_mask(w), 1u << 0);
 }
 
@@ -197,12 +197,26 @@ test_wake_notify_wakes_exactly_the_slots_with_the_topic(void **state)
 	join(w, 0, 5, 1);
 	join(w, 2, 5, 3);
 	join(w, 1, 6, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), (1u << 0) | (1u << 2));
-	wake_notify(w, 6);
+	wake_notify(w, WAKE_NOBODY, 6);
 	assert_int_equal(woken_mask(w), 1u << 1);
-	wake_notify(w, 7);
+	wake_notify(w, WAKE_NOBODY, 7);
 	assert_int_equal(woken_mask(w), 0);
+}
+
+/* The publishing worker reads the ring itself before it blocks. */
+static void
+test_wake_notify_skips_the_publishers_own_slot(void **state)
+{
+	struct wake	*w = *state;
+
+	join(w, 0, 5, 1);
+	join(w, 2, 5, 1);
+	wake_notify(w, 0, 5);
+	assert_int_equal(woken_mask(w), 1u << 2);
+	wake_notify_topics(w, 2, (const uint32_t[]){ 5 }, 1);
+	assert_int_equal(woken_mask(w), 1u << 0);
 }
 
 static void
@@ -213,11 +227,11 @@ test_wake_notify_skips_inactive_slots(void **state)
 	join(w, 0, 5, 1);
 	join(w, 1, 5, 1);
 	wake_set_active(w, 1, 0);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 1u << 0);
 	assert_int_equal(wake_topic_streams(w, 5), 1);
 	wake_set_active(w, 1, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), (1u << 0) | (1u << 1));
 }
 
@@ -227,14 +241,14 @@ test_wake_signalled_slot_is_not_written_again_until_ack(void **state)
 	struct wake	*w = *state;
 
 	join(w, 0, 5, 1);
-	wake_notify(w, 5);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken(w, 0), 1);
 	/* Drained by hand, not acked: still signalled, so nothing new. */
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken(w, 0), 0);
 	wake_ack(w, 0);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken(w, 0), 1);
 }
 
@@ -245,7 +259,7 @@ test_wake_ack_drains_the_eventfd(void **state)
 	struct pollfd	 pfd;
 
 	join(w, 0, 5, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	pfd.fd = wake_fd(w, 0);
 	pfd.events = POLLIN;
 	assert_int_equal(poll(&pfd, 1, 0), 1);
@@ -263,14 +277,14 @@ test_wake_leave_to_zero_stops_wakes(void **state)
 
 	join(w, 0, 5, 2);
 	assert_int_equal(wake_leave(w, 0, 5), 0);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 1u << 0);
 	assert_int_equal(wake_leave(w, 0, 5), 0);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 0);
 	/* The key stayed; a new stream finds it again. */
 	join(w, 0, 5, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 1u << 0);
 }
 
@@ -285,14 +299,14 @@ test_wake_notify_topics_signals_each_slot_once(void **state)
 	join(w, 0, 2, 1);
 	join(w, 1, 3, 1);
 	join(w, 3, 4, 1);
-	wake_notify_topics(w, batch, 4);
+	wake_notify_topics(w, WAKE_NOBODY, batch, 4);
 	assert_int_equal(woken(w, 0), 1);
 	assert_int_equal(woken(w, 1), 1);
 	assert_int_equal(woken(w, 2), 0);
 	assert_int_equal(woken(w, 3), 0);
 	for (i = 0; i < SLOTS; i++)
 		wake_ack(w, i);
-	wake_notify_topics(w, batch, 0);
+	wake_notify_topics(w, WAKE_NOBODY, batch, 0);
 	assert_int_equal(woken_mask(w), 0);
 }
 
@@ -312,13 +326,13 @@ test_wake_overflow_wakes_for_every_topic(void **state)
 	struct wake	*w = *state;
 
 	fill_table(w, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 0);
 	/* One topic more than the table takes: overflowed, always woken. */
 	join(w, 1, 5, 1);
-	wake_notify(w, 6);
+	wake_notify(w, WAKE_NOBODY, 6);
 	assert_int_equal(woken_mask(w), 1u << 1);
-	wake_notify_topics(w, (const uint32_t[]){ 7 }, 1);
+	wake_notify_topics(w, WAKE_NOBODY, (const uint32_t[]){ 7 }, 1);
 	assert_int_equal(woken_mask(w), 1u << 1);
 	/* Leaving the untracked topic is not an error. */
 	assert_int_equal(wake_leave(w, 1, 5), 0);
@@ -326,7 +340,7 @@ test_wake_overflow_wakes_for_every_topic(void **state)
 	assert_int_equal(wake_topic_streams(w, 1000), 1);
 	assert_int_equal(wake_leave(w, 1, 1000), 0);
 	assert_int_equal(wake_topic_streams(w, 1000), 0);
-	wake_notify(w, 6);
+	wake_notify(w, WAKE_NOBODY, 6);
 	assert_int_equal(woken_mask(w), 1u << 1);
 }
 
@@ -337,7 +351,7 @@ test_wake_slot_reset_clears_table_and_flags(void **state)
 
 	fill_table(w, 2);
 	join(w, 2, 5, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	/* Left signalled and written, as a dying worker would. */
 	wake_slot_reset(w, 2);
 	assert_int_equal(woken(w, 2), 0);
@@ -345,12 +359,12 @@ test_wake_slot_reset_clears_table_and_flags(void **state)
 	wake_set_active(w, 2, 1);
 	assert_int_equal(wake_topic_streams(w, 1000), 0);
 	/* Not overflowed, empty: nothing wakes it. */
-	wake_notify(w, 5);
-	wake_notify(w, 1000);
+	wake_notify(w, WAKE_NOBODY, 5);
+	wake_notify(w, WAKE_NOBODY, 1000);
 	assert_int_equal(woken_mask(w), 0);
 	/* Not signalled: its first new stream is woken. */
 	join(w, 2, 5, 1);
-	wake_notify(w, 5);
+	wake_notify(w, WAKE_NOBODY, 5);
 	assert_int_equal(woken_mask(w), 1u << 2);
 	assert_int_equal(wake_leave(w, 2, 1000), -1);
 }
@@ -432,7 +446,7 @@ stress_publisher(struct wake *w, struct stress *s)
 			/* As ring_append: commit with release, then notify. */
 			__atomic_store_n(&s->published, ++published,
 			    __ATOMIC_RELEASE);
-			wake_notify(w, STRESS_TOPIC);
+			wake_notify(w, WAKE_NOBODY, STRESS_TOPIC);
 			__atomic_store_n(&s->notified, published,
 			    __ATOMIC_RELEASE);
 			if (k % 8 == 0)
@@ -572,7 +586,7 @@ litmus_publisher(struct wake *w, struct litmus *l, uint64_t deadline)
 			return 0;
 		litmus_skew(trial, 1);
 		__atomic_store_n(&l->published, trial, __ATOMIC_RELEASE);
-		wake_notify(w, STRESS_TOPIC);
+		wake_notify(w, WAKE_NOBODY, STRESS_TOPIC);
 		if (litmus_meet(l, 2 * trial, deadline) == -1)
 			return 0;
 	}
@@ -637,6 +651,7 @@ main(void)
 		T(test_wake_leave_rejects_unknown_topic),
 		T(test_wake_rejects_bad_slot_and_topic),
 		T(test_wake_notify_wakes_exactly_the_slots_with_the_topic),
+		T(test_wake_notify_skips_the_publishers_own_slot),
 		T(test_wake_notify_skips_inactive_slots),
 		T(test_wake_signalled_slot_is_not_written_again_until_ack),
 		T(test_wake_ack_drains_the_eventfd),

@@ -34,6 +34,8 @@ static const struct {
 	{ "b", 0 },
 	{ "x/y:z", 0 },
 	{ "priv", CATALOG_TOPIC_PRIVATE },
+	{ "fam/*", 0 },				/* fam/<any> streams */
+	{ "pfam:*", CATALOG_TOPIC_PRIVATE },
 };
 
 int
@@ -111,6 +113,7 @@ worker_fixture_free(struct worker_fixture *fx)
 	if (fx->shm != NULL)
 		munmap(fx->shm, sizeof(*fx->shm) + sizeof(fx->shm->slots[0]));
 	ring_close(fx->ring);
+	config_free(&fx->conf);
 	memset(fx, 0, sizeof(*fx));
 }
 

@@ -16,6 +16,11 @@ struct catalog;
 #define TOPIC_NAME_MAX		128
 #define TOPIC_DESC_MAX		255
 #define CATALOG_TOPIC_PRIVATE	0x1	/* subscribers need a token */
+#define CATALOG_TOPIC_MEMBER	0x2	/* materialised from its family */
+#define CATALOG_TOPIC_FAMILY	0x4	/* the name is a pattern: "user/" "*" */
+
+#define CATALOG_RESOLVE_MATERIALISE 0x1	/* store a family member on first use */
+#define CATALOG_RESOLVE_AUTO_CREATE 0x2	/* create a topic outside any family */
 
 #define CATALOG_RIGHT_PUBLISH	0x1
 #define CATALOG_RIGHT_SUBSCRIBE	0x2
@@ -34,7 +39,8 @@ enum catalog_result {
 };
 
 struct catalog_topic {
-	uint32_t	 id;		/* stable, never reused, >= 1 */
+	uint32_t	 id;		/* stable, never reused, >= 1; 0: a
+					 * family member not yet materialised */
 	uint32_t	 flags;
 	uint64_t	 created;	/* unix time */
 	uint32_t	 keep;		/* history: newest events; 0: default */
@@ -65,11 +71,25 @@ void	catalog_close(struct catalog *cat);
 /* The last error's message (valid until the next call). */
 const char *catalog_error(const struct catalog *cat);
 
-/* Look a topic up by name, in a short read-only transaction. */
+/* Look a catalog entry (a topic, or a family by its pattern) up by name
+ * exactly, in a short read-only transaction. */
 enum catalog_result catalog_topic_lookup(struct catalog *cat, const char *name,
 	    size_t len, struct catalog_topic *topic);
-/* Add a topic; CATALOG_FOUND (added, *topic filled), CATALOG_EXISTS, or
- * CATALOG_ERROR.  The name must be valid. */
+/*
+ * The topic a client names: the exact entry if there is one, else a member
+ * of the family pattern_family_of(name) with the family's options.  With
+ * CATALOG_RESOLVE_MATERIALISE a member is stored (one write transaction, on
+ * first use; later calls are one read) and gets its id; without it a member
+ * not yet stored is returned with id 0.  With CATALOG_RESOLVE_AUTO_CREATE a
+ * name outside any family is created as a public topic.  Patterns are not
+ * topics: CATALOG_NOT_FOUND.
+ */
+enum catalog_result catalog_topic_resolve(struct catalog *cat,
+	    const char *name, size_t len, int flags,
+	    struct catalog_topic *topic);
+/* Add a topic, or a family when name is a family pattern (pattern.h);
+ * CATALOG_FOUND (added, *topic filled), CATALOG_EXISTS (*topic is the
+ * existing entry), or CATALOG_ERROR.  The name must be valid. */
 enum catalog_result catalog_topic_add(struct catalog *cat, const char *name,
 	    uint32_t flags, const char *description, struct catalog_topic *topic);
 /* catalog_topic_add with a history retention, in the same transaction, so
@@ -83,14 +103,20 @@ enum catalog_result catalog_topic_add_retention(struct catalog *cat,
 enum catalog_result catalog_topic_set_retention(struct catalog *cat,
 	    const char *name, uint32_t keep, uint64_t max_age_ms,
 	    struct catalog_topic *topic);
-/* Remove a topic and the tokens bound to it. */
+/* Remove a topic (or a family: its members stay) and the tokens bound to
+ * it. */
 enum catalog_result catalog_topic_remove(struct catalog *cat, const char *name);
+/* Remove the family pattern, every member materialised from it and their
+ * tokens, in one transaction; *members (may be NULL) counts the members. */
+enum catalog_result catalog_family_remove(struct catalog *cat,
+	    const char *pattern, size_t *members);
 /* Call fn for each topic in name order; stops early if fn returns non-zero.
  * Returns 0 or -1 (error). */
 int	catalog_topic_foreach(struct catalog *cat,
 	    int (*fn)(void *arg, const struct catalog_topic *topic), void *arg);
 
-/* Make a token with rights on topic (name, or NULL for every topic).  The
+/* Make a token with rights on topic (name, a family pattern for every member
+ * of the family, or NULL for every topic).  The
  * secret (TOKEN_SECRET_LEN + 1 bytes, NUL-terminated) is written to secret
  * and stored only as its SHA-256.  CATALOG_FOUND on success, CATALOG_NOT_FOUND
  * if the topic does not exist, CATALOG_ERROR. */
@@ -100,9 +126,10 @@ enum catalog_result catalog_token_add(struct catalog *cat, uint32_t rights,
 enum catalog_result catalog_token_remove(struct catalog *cat, const char *id);
 int	catalog_token_foreach(struct catalog *cat,
 	    int (*fn)(void *arg, const struct catalog_token *token), void *arg);
-/* Does secret[len] grant right on topic?  CATALOG_FOUND: yes;
- * CATALOG_NOT_FOUND: no such token, or it lacks the right; CATALOG_ERROR.
- * The comparison is constant-time. */
+/* Does secret[len] grant right on topic (an id)?  A family's token grants
+ * its materialised members, not an exact topic overriding the family.
+ * CATALOG_FOUND: yes; CATALOG_NOT_FOUND: no such token, or it lacks the
+ * right; CATALOG_ERROR.  The comparison is constant-time. */
 enum catalog_result catalog_token_check(struct catalog *cat,
 	    const char *secret, size_t len, uint32_t topic, uint32_t right);
 

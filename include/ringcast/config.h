@@ -13,14 +13,26 @@
 
 #include "ringcast/log.h"
 
+struct auth;
+
 #define CONFIG_LISTEN_MAX	8
 #define CONFIG_ORIGINS_MAX	16
+#define CONFIG_PROXIES_MAX	32
 #define CONFIG_DEFAULT_FILE	RC_SYSCONFDIR "/ringcast/ringcast.conf"
 
 struct config_addr {
 	struct sockaddr_storage	 ss;
 	socklen_t		 len;
 	char			 text[64];	/* as written: "127.0.0.1:8080" */
+	int			 proxy_protocol; /* listen: each connection
+						 * opens with a PROXY header */
+};
+
+/* A network of [server] trusted_proxies: "10.0.0.0/8", "::1". */
+struct config_cidr {
+	sa_family_t		 family;	/* AF_INET or AF_INET6 */
+	uint8_t			 prefix;	/* bits that must match */
+	uint8_t			 addr[16];	/* host bits are zero */
 };
 
 enum config_sync {
@@ -42,6 +54,10 @@ struct config {
 	uint64_t		 drain_timeout_ms;
 	uint64_t		 reload_spread_ms;
 	int			 demo;		/* serve the demo page at / */
+	/* Whose X-Forwarded-For and PROXY headers are believed. */
+	struct config_cidr	 trusted_proxies[CONFIG_PROXIES_MAX];
+	size_t			 ntrusted_proxies;
+	char			 admin_token[128]; /* empty: no guard */
 
 	/* [ring] */
 	char			 ring_path[PATH_MAX];
@@ -80,6 +96,16 @@ struct config {
 	size_t			 norigins;
 	int			 allow_any_origin;
 
+	/* [auth] */
+	char			 jwt_key_file[PATH_MAX];	/* "": no JWT */
+	unsigned int		 jwt_algorithms;	/* auth.c's bits */
+	char			 jwt_audience[256];
+	char			 jwt_issuer[256];
+	uint64_t		 clock_skew_ms;
+	char			 auth_cookie[64];
+	struct auth		*auth;	/* jwt_key_file's keys, or NULL;
+					 * owned: config_free */
+
 	/* [log] */
 	char			 log_target[PATH_MAX];
 	enum log_level		 log_level;
@@ -88,12 +114,20 @@ struct config {
 /* Fill every key with its documented default. */
 void	config_defaults(struct config *conf);
 /* Load path over the defaults; 0 on success, or -1 with every problem, one
- * per line, in err (always NUL-terminated).  conf is only written on success. */
+ * per line, in err (always NUL-terminated).  conf is only written on success;
+ * a bad [auth] jwt_key_file is an error like a bad value. */
 int	config_load(struct config *conf, const char *path, char *err,
 	    size_t errlen);
+/* Free what config_load loaded beside the struct (the JWT keys); the
+ * struct stays usable without them. */
+void	config_free(struct config *conf);
 /* The number of workers to start: conf->workers, or one per online CPU. */
 unsigned int config_workers(const struct config *conf);
-/* Is origin allowed by [cors] allow_origins?  1 or 0. */
+#define CONFIG_ORIGIN_ANY	1	/* allowed through '*' */
+#define CONFIG_ORIGIN_LISTED	2	/* named in allow_origins */
+
+/* Is origin allowed by [cors] allow_origins?  CONFIG_ORIGIN_LISTED when
+ * named there, CONFIG_ORIGIN_ANY through '*', or 0. */
 int	config_origin_allowed(const struct config *conf, const char *origin,
 	    size_t len);
 
@@ -102,5 +136,8 @@ int	config_parse_size(const char *text, uint64_t *bytes);
 int	config_parse_duration(const char *text, uint64_t *ms);
 int	config_parse_bool(const char *text, int *value);
 int	config_parse_addr(const char *text, struct config_addr *addr);
+/* "10.0.0.0/8", "fd00::/8", or a bare address (a /32 or /128); host bits
+ * below the prefix must be zero. */
+int	config_parse_cidr(const char *text, struct config_cidr *cidr);
 
 #endif

@@ -38,7 +38,9 @@ enum conn_flag {
 	CONN_EOF = 0x0040,	/* the peer closed its side */
 	CONN_SERVED = 0x0080,	/* answered a request (keep-alive idle) */
 	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
-	CONN_HISTORY = 0x0200,	/* stream: replaying from history */
+	CONN_PROXY_WAIT = 0x0200, /* its PROXY header is still to come */
+	CONN_STATS = 0x0400,	/* stream: the admin stats stream (stats.c) */
+	CONN_HISTORY = 0x0800,	/* stream: replaying from history */
 };
 
 /* Request-phase state, freed once a stream is under way. */
@@ -47,6 +49,10 @@ struct conn_io {
 	struct buf		 out;		/* answer or control bytes */
 	char			*pending;	/* bytes of a pipelined request */
 	size_t			 pendinglen;
+	/* The peer (or what its PROXY header named), and the client the
+	 * current request is charged to (X-Forwarded-For, if believed). */
+	struct sockaddr_storage	 peer;
+	struct sockaddr_storage	 client;
 };
 
 /* A stream's place among the streams of one topic (stream.c's index). */
@@ -64,6 +70,8 @@ struct conn {
 	int			 fd;
 	uint32_t		 addr_bucket;
 	uint32_t		 topic;		/* ntopics == 1 */
+	uint32_t		 expires;	/* stream: the second of
+						 * s->now_ms its JWT ends, or 0 */
 	uint32_t		*topics;	/* ntopics > 1, sorted */
 	struct conn_member	 member;	/* the first topic's link */
 	struct conn_member	*members;	/* the others' (ntopics - 1) */
@@ -82,6 +90,10 @@ struct conn {
  * allocation failure (the socket is the caller's to close then). */
 struct conn *conn_new(struct serve *s, int fd, int admin,
 	    const struct sockaddr_storage *peer);
+/* On a proxy_protocol listener: the peer must be a trusted proxy and its
+ * PROXY header comes first; 0, or -1 when the connection was closed (an
+ * untrusted peer). */
+int	conn_expect_proxy(struct serve *s, struct conn *c);
 /* Close the socket and release what the connection holds; it moves to
  * serve->closed and is freed by conn_reap(), so a stale event is harmless.
  * A stream must have left the topic index first (stream_close does). */

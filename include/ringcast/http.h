@@ -13,11 +13,15 @@
 
 #include <http_parser.h>
 
-#define HTTP_AUTH_MAX		256
+/* A JWT with a few claims is 300 to 1500 bytes; RFC 6265 asks user agents
+ * for 4096 bytes per cookie. */
+#define HTTP_AUTH_MAX		4096
+#define HTTP_COOKIE_MAX		4096
 #define HTTP_ORIGIN_MAX		256
 #define HTTP_EVENT_ID_MAX	64
 #define HTTP_EVENT_TYPE_MAX	64
 #define HTTP_CONTENT_TYPE_MAX	64
+#define HTTP_FORWARDED_MAX	512
 
 /* A growable output buffer with a write offset; owned by whoever holds it. */
 struct buf {
@@ -35,6 +39,8 @@ enum http_header_seen {
 	HTTP_SEEN_ACR_METHOD = 0x10,
 	HTTP_SEEN_HOST = 0x20,
 	HTTP_SEEN_CONTENT_TYPE = 0x40,
+	HTTP_SEEN_FORWARDED_FOR = 0x100,	/* may repeat: joined with ", " */
+	HTTP_SEEN_COOKIE = 0x80,	/* repeats are joined with "; " */
 };
 
 struct http_request {
@@ -46,10 +52,16 @@ struct http_request {
 	char		*url;		/* NUL-terminated, owned */
 	size_t		 urllen;
 	char		 last_event_id[HTTP_EVENT_ID_MAX + 1];
-	char		 auth[HTTP_AUTH_MAX + 1];
+	char		*auth;		/* HTTP_AUTH_MAX + 1, owned; NULL
+					 * until seen, as cookie: most
+					 * requests have neither */
 	char		 event_type[HTTP_EVENT_TYPE_MAX + 1];
 	char		 origin[HTTP_ORIGIN_MAX + 1];
 	char		 content_type[HTTP_CONTENT_TYPE_MAX + 1];
+	/* X-Forwarded-For: its right-most whole hops (overlong: some of the
+	 * left-most were dropped), the ones nearest to us that matter. */
+	char		 forwarded_for[HTTP_FORWARDED_MAX + 1];
+	char		*cookie;	/* HTTP_COOKIE_MAX + 1, owned */
 	char		*body;		/* owned; bodylen bytes */
 	size_t		 bodylen;
 };
@@ -82,6 +94,7 @@ struct http_reader {
 	unsigned int		 target;	/* enum http_header_seen bit */
 	size_t			 targetlen;
 	size_t			 bodycap;
+	int			 forwarded_skip; /* dropping a cut hop */
 	/* Chunked framing the parser takes on trust: see http.c. */
 	int			 chunked;
 	int			 last_chunk;
@@ -99,7 +112,7 @@ void	http_reader_set_batch_limit(struct http_reader *r,
 	    uint32_t max_batch_bytes);
 /* Is the request's Content-Type application/x-ndjson (parameters aside)? */
 int	http_is_ndjson(const struct http_request *req);
-/* Free what the reader owns (URL, body). */
+/* Free what the reader owns (URL, body, Authorization, Cookie). */
 void	http_reader_free(struct http_reader *r);
 /* Feed len bytes; returns how many were consumed.  Stops after a complete
  * request (state HTTP_REQUEST_READY; the rest is for the next request) or
@@ -128,6 +141,11 @@ ssize_t	http_percent_decode(const char *src, size_t len, char *dst,
 
 /* The token of an "Authorization: Bearer ..." header, or NULL. */
 const char *http_bearer(const struct http_request *req);
+/* The value of the cookie called name (quotes removed) into out[cap];
+ * its length, -1 when there is none, -2 when the Cookie header was too
+ * long or the value does not fit. */
+ssize_t	http_cookie(const struct http_request *req, const char *name,
+	    char *out, size_t cap);
 
 /* The reason phrase of status ("Not Found"). */
 const char *http_status_text(int status);

@@ -40,6 +40,10 @@ enum metrics_counter {
 	METRICS_HEARTBEATS,
 	METRICS_STREAMS_DRAINED,
 	METRICS_WAKEUPS,
+	METRICS_CONNECTIONS_ACCEPTED,
+	METRICS_CONNECTIONS_REJECTED,
+	METRICS_AUTH_EXPIRED,
+	METRICS_JWT_REFUSED,
 	METRICS_COUNTERS
 };
 
@@ -92,6 +96,10 @@ void	metrics_addr_add(struct metrics_slot *slot, uint32_t bucket, int delta);
 /* Sums over all slots. */
 uint64_t metrics_conns_total(const struct metrics *m);
 uint64_t metrics_addr_total(const struct metrics *m, uint32_t bucket);
+/* A counter, and the open connections of a kind, summed over all slots. */
+uint64_t metrics_counter_total(const struct metrics *m, enum metrics_counter c);
+uint64_t metrics_conns_kind_total(const struct metrics *m,
+	    enum metrics_conn_kind k);
 
 /* Refresh this process's allocator and RSS figures in its slot. */
 void	metrics_sample_memory(struct metrics_slot *slot);

@@ -139,6 +139,20 @@ uint64_t ring_topic_evicted(const struct ring *ring, uint32_t topic);
  * serving path. */
 void	ring_topic_stats(const struct ring *ring, uint32_t topic,
 	    uint64_t *newest, uint64_t *retained);
+
+/* One topic's figures, for ring_topics_scan. */
+struct ring_topic_stat {
+	uint32_t	 topic;		/* in: catalog topic id */
+	uint64_t	 newest;	/* out: newest retained seq, 0: none */
+	uint64_t	 retained;	/* out: its events the ring retains */
+	uint64_t	 recent;	/* out: of those, how many are > after */
+};
+/* ring_topic_stats for n topics at once (st sorted by ascending, distinct
+ * topic id), in one pass over the slot index: O(retained events x log n),
+ * not O(retained x n).  Returns the newest seq the pass covered.  For the
+ * admin listener, never the serving path. */
+uint64_t ring_topics_scan(const struct ring *ring, struct ring_topic_stat *st,
+	    size_t n, uint64_t after);
 /* Fill *info; lock-free, values may be a moment old. */
 void	ring_get_info(const struct ring *ring, struct ring_info *info);
 /* msync(MS_SYNC) the whole map ([ring] sync = interval); blocks until the

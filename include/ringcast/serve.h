@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "ringcast/catalog.h"
 #include "ringcast/window.h"
 
 struct catalog;
@@ -22,6 +23,7 @@ struct history;
 struct metrics;
 struct metrics_slot;
 struct ring;
+struct stats;
 struct stream_index;
 struct wake;
 
@@ -62,6 +64,7 @@ struct serve {
 	char			*scratch;	/* frame copies, encodings */
 	size_t			 scratchsize;
 	size_t			 drained;	/* streams ended at a boundary */
+	struct stats		*stats;		/* stats.c; NULL until used */
 	/* Called by conn.c with each complete request (route_request). */
 	void			(*on_request)(struct serve *, struct conn *);
 	/* Called by conn_close for a stream, first (stream_forget). */
@@ -79,6 +82,12 @@ void	serve_free(struct serve *s);
 /* Open the catalog if it is not open (at most once a second); 0 when it is
  * open, -1 (logged) when it cannot be. */
 int	serve_catalog(struct serve *s);
+/* The topic a client names, for a stream or a publish: the catalog's
+ * resolution (catalog_topic_resolve) with family members materialised and,
+ * under auto_create_topics, unknown names created.  The catalog must be
+ * open (serve_catalog).  May write the catalog once per new topic. */
+enum catalog_result serve_topic(struct serve *s, const char *name,
+	    struct catalog_topic *topic);
 /* Open the history store (read side) if it is not open, at most once a
  * second; 0 when it is open, -1 when it cannot be (no archiver yet). */
 int	serve_history(struct serve *s);

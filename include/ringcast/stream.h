@@ -38,6 +38,11 @@ int	stream_open(struct serve *s, struct conn *c, const uint32_t *ids,
  * good on any other status. */
 void	stream_soft_reject(struct serve *s, struct conn *c, uint64_t retry_ms,
 	    const char *reason);
+/* Turn the request into a stream of no ring topic (the admin listener's
+ * stats stream): the response head and a retry hint of retry_ms.  Its
+ * owner writes what it carries; the loop flushes, finishes and closes it as
+ * any stream.  0, or -1 when it was closed. */
+int	stream_open_bare(struct serve *s, struct conn *c, uint64_t retry_ms);
 /* Send a stream what it is owed now: -1 if it was closed, 1 if more is
  * owed and the socket still takes it (it is queued for the next round),
  * 0 otherwise. */

@@ -71,14 +71,17 @@ void	wake_slot_reset(struct wake *w, unsigned int slot);
  *
  * wake_notify writes the eventfd of every active slot that has a stream of
  * topic (or has overflowed) and is not already signalled; each such slot
- * becomes signalled, and is not written again until its wake_ack.  Never
- * blocks.  O(workers x probe length).
+ * becomes signalled, and is not written again until its wake_ack.  The
+ * slot self is skipped: a worker that appended reads the ring before it
+ * next blocks anyway (WAKE_NOBODY: skip none).  Never blocks.
+ * O(workers x probe length).
  */
-void	wake_notify(const struct wake *w, uint32_t topic);
+#define WAKE_NOBODY	(~0U)
+void	wake_notify(const struct wake *w, unsigned int self, uint32_t topic);
 /* wake_notify for a batch of n topics: each slot is written at most once.
  * Never blocks.  O(workers x n x probe length). */
-void	wake_notify_topics(const struct wake *w, const uint32_t *topics,
-	    size_t n);
+void	wake_notify_topics(const struct wake *w, unsigned int self,
+	    const uint32_t *topics, size_t n);
 
 /*
  * Stats for the admin listener: moment's snapshots, no locks taken.  An

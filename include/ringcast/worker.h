@@ -49,6 +49,7 @@ enum worker_kind {
 struct worker_listener {
 	uint8_t		 kind;
 	int		 admin;
+	int		 proxy_protocol;	/* a PROXY header opens each */
 	int		 fd;
 	int		 registered;
 };

@@ -81,6 +81,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_err(path, err, errlens[i], rc);
 		if (rc == 0)
 			check_config(&conf);
+		config_free(&conf);
 		/* One thorough pass is enough for a valid file. */
 		if (rc == 0)
 			break;

@@ -5,6 +5,8 @@
  * the bytes a client sends on one end of a socketpair(2); conn.c and
  * stream.c handle the other end as the worker's epoll loop would.  The first byte sets
  * the worker's situation (draining, admin listener, tokens required...).
+ * JWTs are verified with an HS256 secret (setup_jwt) in the header, the
+ * cookie and the query, as opaque tokens are.
  * Checks: nothing crashes or leaks, what the server writes parses as HTTP/1.1
  * responses, and once the connection is gone every gauge is back to zero.
  */
@@ -13,6 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "ringcast/auth.h"
 #include "ringcast/conn.h"
 #include "ringcast/metrics.h"
 #include "ringcast/serve.h"
@@ -22,10 +25,33 @@
 
 #define OUT_MAX		(1024 * 1024)
 #define BASE_MS		1000000
+#define FUZZ_JWT_SECRET	"fuzz-conn-hs256-secret-of-32-bytes-at-least"
 
 static struct worker_fixture	 fx;
 static char			*out;		/* what the client read */
 static size_t			 outlen;
+
+/*
+ * JWT keys: the HS256 secret the seeds of corpus/conn/jwt_* are signed
+ * with (exp in 2100), so the fuzzer starts from tokens that verify.
+ */
+static void
+setup_jwt(void)
+{
+	char	 path[512], err[256];
+	FILE	*fp;
+
+	snprintf(path, sizeof(path), "%s/jwt-secret", fuzz_tmpdir());
+	if ((fp = fopen(path, "w")) == NULL)
+		abort();
+	fputs(FUZZ_JWT_SECRET "\n", fp);
+	fclose(fp);
+	if (auth_load(&fx.conf.auth, path, fx.conf.jwt_algorithms, "", "",
+	    fx.conf.clock_skew_ms, err, sizeof(err)) == -1) {
+		fprintf(stderr, "fuzz_conn: %s\n", err);
+		abort();
+	}
+}
 
 static void
 setup(void)
@@ -33,6 +59,7 @@ setup(void)
 	if (worker_fixture_init(&fx, fuzz_tmpdir(), 256 * 1024, 256) == -1 ||
 	    (out = malloc(OUT_MAX)) == NULL)
 		abort();
+	setup_jwt();
 }
 
 int

@@ -88,7 +88,16 @@ check_request(const struct http_reader *r, uint64_t *h)
 	FUZZ_CHECK(r->header_bytes <= r->max_header_bytes);
 	check_field(req->last_event_id, sizeof(req->last_event_id),
 	    HTTP_SEEN_LAST_EVENT_ID, req, h);
-	check_field(req->auth, sizeof(req->auth), HTTP_SEEN_AUTH, req, h);
+	/* Authorization and Cookie are allocated when they come. */
+	FUZZ_CHECK((req->auth != NULL) == ((req->seen & HTTP_SEEN_AUTH) != 0));
+	FUZZ_CHECK((req->cookie != NULL) ==
+	    ((req->seen & HTTP_SEEN_COOKIE) != 0));
+	if (req->auth != NULL)
+		check_field(req->auth, HTTP_AUTH_MAX + 1, HTTP_SEEN_AUTH, req,
+		    h);
+	if (req->cookie != NULL)
+		check_field(req->cookie, HTTP_COOKIE_MAX + 1, HTTP_SEEN_COOKIE,
+		    req, h);
 	check_field(req->event_type, sizeof(req->event_type),
 	    HTTP_SEEN_EVENT_TYPE, req, h);
 	check_field(req->origin, sizeof(req->origin), HTTP_SEEN_ORIGIN, req,

@@ -242,10 +242,21 @@ class Server:
         return out
 
     def subscribe(self, path, headers=None, version="1.1", timeout=10,
-                  rcvbuf=None, source=None):
-        """source: a 127.0.0.x address to connect from."""
-        return SSEClient("127.0.0.1", self.port, path, headers, version,
-                         timeout * SLOW, rcvbuf, source)
+                  rcvbuf=None, source=None, port=None, preamble=b""):
+        """source: a 127.0.0.x address to connect from; preamble: bytes
+        sent before the request (a PROXY header), to port if given."""
+        return SSEClient("127.0.0.1", port or self.port, path, headers,
+                         version, timeout * SLOW, rcvbuf, source, preamble)
+
+
+def wait_for(pred, timeout=5):
+    """Poll pred every 50 ms until it holds or timeout (scaled) passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
 
 
 def read_response(sock):
@@ -291,7 +302,7 @@ class SSEClient:
     comments, retry values, and how the stream ended."""
 
     def __init__(self, host, port, path, headers=None, version="1.1",
-                 timeout=10.0, rcvbuf=None, source=None):
+                 timeout=10.0, rcvbuf=None, source=None, preamble=b""):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if source is not None:
             self.sock.bind((source, 0))
@@ -309,7 +320,8 @@ class SSEClient:
         lines = [f"GET {path} HTTP/{version}", f"Host: {host}:{port}",
                  "Accept: text/event-stream"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-        self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        self.sock.sendall(preamble
+                          + ("\r\n".join(lines) + "\r\n\r\n").encode())
         self.raw = b""
         self.status, self.headers = self._read_head()
         self.chunked = self.headers.get("transfer-encoding") == "chunked"

@@ -230,3 +230,16 @@ def test_multi_topic_stream_merges_histories_in_order(make_server):
         assert int(sub.events(1, timeout=5)[0]["id"]) == live
     finally:
         sub.close()
+
+
+def test_family_member_keeps_the_familys_history(make_server):
+    srv = make_server(start=False, ring=RING, limits=LIMITS)
+    srv.ctl("topic", "add", "user/*", "--keep", "10")
+    srv.ctl("topic", "add", "busy")
+    srv.start()
+    ids = [srv.publish("user/42", f"u{i}") for i in range(15)]
+    wait_archived(srv, ids[-1])
+    flood(srv, 2)
+    got = replay(srv, "user/42", ids[4], 10)
+    assert [(int(e["id"]), e["event"]) for e in got] == \
+        [(i, "message") for i in ids[5:]]

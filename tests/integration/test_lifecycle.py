@@ -524,8 +524,14 @@ def test_reloads_with_a_stream_that_never_reads_end_within_drain_timeout(
     # retire tick alone never ends it.
     stuck = stuck_stream(srv)
     try:
-        for _ in range(3):
-            srv.send_signal(signal.SIGHUP)
+        for n in range(1, 4):
+            # A reload waits for free worker slots (refused, logged, until
+            # the previous generations have exited): ask until it starts.
+            for _ in range(40):
+                srv.send_signal(signal.SIGHUP)
+                if wait_until(lambda: full_log(srv).count(
+                        "reloaded: generation") >= n, 0.5):
+                    break
             time.sleep(0.3)
         # Each old generation is gone within drain_timeout, so the slots
         # (2 * workers + 2) cannot run out however often one reloads.
@@ -543,6 +549,55 @@ def test_reloads_with_a_stream_that_never_reads_end_within_drain_timeout(
         sub.close()
     finally:
         stuck.close()
+    assert srv.stop() == 0
+
+
+def test_reload_without_free_slots_keeps_the_running_generation(
+        fault_server):
+    """Slots are 2 * workers + 2.  With one worker and three earlier
+    generations unable to exit, a fourth reload cannot start a whole
+    generation: it is refused, and the running generation keeps serving
+    (it used to be retired with nothing started in its place)."""
+    srv = fault_server(server={"workers": "1", "drain_timeout": "30s",
+                               "reload_spread": "5s"})
+    stopped, subs = [], []
+    try:
+        for n in range(1, 4):
+            old = set(srv.worker_pids()) - set(stopped)
+            # A stream keeps the old worker retiring for a while...
+            subs.append(srv.subscribe(f"/events/{TOPIC}"))
+            srv.send_signal(signal.SIGHUP)
+            assert wait_until(lambda: full_log(srv).count(
+                "reloaded: generation") == n, 5), srv.log_text()
+            # ...and once it has closed its listeners, it is wedged.
+            for pid in old:
+                assert wait_until(lambda: re.search(
+                    rf"\[{pid}\]: worker \d+: retiring", full_log(srv)),
+                    5), srv.log_text()
+                os.kill(pid, signal.SIGSTOP)
+                stopped.append(pid)
+            assert wait_until(lambda: len(set(srv.worker_pids()) -
+                                          set(stopped)) == 1, 5)
+        serving = set(srv.worker_pids()) - set(stopped)
+        srv.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: "not reloading" in full_log(srv), 5), \
+            srv.log_text()
+        time.sleep(0.5)
+        assert set(srv.worker_pids()) - set(stopped) == serving
+        assert full_log(srv).count("reloaded: generation") == 3
+        assert srv.request("GET", "/healthz")[0] == 200
+        sub = srv.subscribe(f"/events/{TOPIC}")
+        seq = srv.publish(TOPIC, "still served")
+        assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+        sub.close()
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        for sub in subs:
+            sub.close()
     assert srv.stop() == 0
 
 
@@ -667,7 +722,9 @@ def test_workers_drop_privileges_and_files_belong_to_the_user():
         srv.start()
         workers = srv.worker_pids()
         assert proc_uid(srv.proc.pid) == 0
-        assert workers and all(proc_uid(p) == user.pw_uid for p in workers)
+        # A worker drops privileges early in its set-up, not before fork.
+        assert workers and wait_until(lambda: all(
+            proc_uid(p) == user.pw_uid for p in workers), 5)
         ring = os.stat(tmp / "ring")
         assert ring.st_uid == user.pw_uid
         assert stat.S_IMODE(ring.st_mode) in (0o600, 0o640)

@@ -254,6 +254,91 @@ def test_topic_rm_then_add_gets_a_new_id(ctl):
     assert ctl.topic_id("b") == 3
 
 
+# -- families ------------------------------------------------------------
+
+def test_family_add_list_show(ctl):
+    ctl.ok("topic", "add", "user/*", "--private", "--description", "per user")
+    ctl.ok("topic", "add", "room:*")
+    ctl.ok("topic", "add", "*")
+    lines = ctl.ok("topic", "list").splitlines()
+    assert [line.split("\t")[0] for line in lines] == ["*", "room:*", "user/*"]
+    assert re.fullmatch(rf"user/\*\t1\tprivate,family\t{ISO}\tper user",
+                        lines[2])
+    assert re.fullmatch(
+        rf"name: user/\*\nid: 1\nflags: private,family\ncreated: {ISO}\n"
+        r"description: per user\n"
+        r"keep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n", ctl.ok("topic", "show", "user/*"))
+    ctl.fails(1, "topic", "add", "user/*", says="already exists")
+
+
+@pytest.mark.parametrize("name", ["user/**", "a*", "*/x", "user/*/x", "/*",
+                                  "**"])
+def test_family_bad_patterns_are_exit_1(ctl, name):
+    for args in (["topic", "add", name], ["topic", "rm", name],
+                 ["topic", "show", name],
+                 ["token", "add", "--publish", "--topic", name]):
+        ctl.fails(1, *args, says="invalid name")
+
+
+def test_family_member_is_shown_before_use_and_stored_by_publish(ctl):
+    ctl.ok("topic", "add", "user/*", "--private", "--description", "per user")
+    assert re.fullmatch(
+        rf"name: user/42\nid: -\nflags: private,member\ncreated: {ISO}\n"
+        r"description: per user\nfamily: user/\*\n"
+        r"keep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n",
+        ctl.ok("topic", "show", "user/42"))
+    assert len(ctl.ok("topic", "list", "--members").splitlines()) == 1
+    ctl.ok("publish", "user/42", "hello")
+    assert ctl.topic_id("user/42") == 2
+    assert len(ctl.ok("topic", "list").splitlines()) == 1
+    lines = ctl.ok("topic", "list", "--members").splitlines()
+    assert re.fullmatch(rf"user/42\t2\tprivate,member\t{ISO}\tper user",
+                        lines[1])
+    ctl.fails(1, "topic", "show", "users/42", says="not found")
+    ctl.fails(1, "publish", "user/42/x", "y", says="not found")
+    ctl.fails(1, "publish", "user/*", "y", says="invalid name")
+
+
+def test_family_retention_is_its_members(ctl):
+    ctl.ok("topic", "add", "user/*", "--keep", "5")
+    assert "keep: 5\n" in ctl.ok("topic", "show", "user/42")
+    ctl.ok("topic", "set", "user/*", "--max-age", "1m")
+    assert "keep: 5\nmax_age: 60s\n" in ctl.ok("topic", "show", "user/7")
+
+
+def test_family_rm_keeps_its_members_unless_asked(ctl):
+    ctl.ok("topic", "add", "user/*")
+    ctl.ok("topic", "add", "user/admin")
+    ctl.ok("publish", "user/1", "x")
+    ctl.ok("publish", "user/2", "x")
+    assert "members stay" in ctl.ok("topic", "rm", "user/*")
+    ctl.fails(1, "publish", "user/3", "x", says="not found")
+    assert ctl.topic_id("user/1") == 3
+    ctl.ok("topic", "add", "user/*")
+    assert "2 members" in ctl.ok("topic", "rm", "user/*", "--members")
+    ctl.fails(1, "topic", "show", "user/1", says="not found")
+    assert ctl.topic_id("user/admin") == 2
+    ctl.fails(1, "topic", "rm", "user/*", "--members", says="not found")
+    ctl.fails(1, "topic", "rm", "user/admin", "--members",
+              says="--members needs a family")
+
+
+def test_family_token(ctl):
+    ctl.ok("topic", "add", "user/*", "--private")
+    tid, _ = ctl.token("--subscribe", "--topic", "user/*")
+    lines = [line.split("\t") for line in
+             ctl.ok("token", "list").splitlines()]
+    assert [line[:3] for line in lines] == [[tid, "subscribe", "user/*"]]
+    ctl.token("--publish", "--topic", "user/7")
+    assert ctl.topic_id("user/7") == 2
+    ctl.fails(1, "token", "add", "--publish", "--topic", "room/*",
+              says="not found")
+    ctl.ok("topic", "rm", "user/*")
+    assert len(ctl.ok("token", "list").splitlines()) == 1
+
+
 def test_missing_catalog_is_exit_2_naming_it(ctl):
     catalog = str(ctl.tmp / "catalog")
     for args in (["topic", "list"], ["topic", "show", "x"],

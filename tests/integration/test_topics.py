@@ -3,9 +3,8 @@ listener (GET /topics/{topic}, the busiest-topics metric), summed over
 workers, and that a publish wakes only the workers that follow its topic."""
 
 import json
-import time
 
-from ringcast_harness import SLOW
+from ringcast_harness import wait_for
 
 
 def topic_info(srv, name):
@@ -13,15 +12,6 @@ def topic_info(srv, name):
     assert status == 200, (status, body)
     assert hdrs["content-type"] == "application/json"
     return json.loads(body)
-
-
-def wait_for(pred, timeout=5):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 def test_topic_counts_subscribers_over_every_worker(make_server):

@@ -24,11 +24,12 @@ const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu',
   '--disable-quic', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-// One browser per test file, with a fresh profile.
-export async function launchBrowser() {
+// One browser per test file, with a fresh profile; args: more command-line
+// switches (--ignore-certificate-errors for a self-signed proxy).
+export async function launchBrowser({ args = [] } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ringcast-chromium-'));
   const ctx = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS,
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args],
     timeout: 30000,
   });
   return {
@@ -62,7 +63,8 @@ class Stream {
 // -- Chromium ---------------------------------------------------------------
 
 // opts.page: URL to load first (default: /healthz of the stream's server, so
-// the stream is same-origin); opts.types: addEventListener types to record.
+// the stream is same-origin); opts.types: addEventListener types to record;
+// opts.withCredentials: send cookies across origins.
 async function openChromium(env, url, opts) {
   const s = new Stream('chromium');
   const page = await env.browser.ctx.newPage();
@@ -82,8 +84,8 @@ async function openChromium(env, url, opts) {
   });
   const pageUrl = opts.page ?? new URL('/healthz', url).href;
   await page.goto(pageUrl, { timeout: 10000 });
-  await page.evaluate(({ url, types }) => {
-    const es = new EventSource(url);
+  await page.evaluate(({ url, types, withCredentials }) => {
+    const es = new EventSource(url, { withCredentials });
     window.__rcES = es;
     const rec = (listener) => (e) => window.__rcReport('event', {
       listener, type: e.type, data: e.data, id: e.lastEventId });
@@ -92,7 +94,7 @@ async function openChromium(env, url, opts) {
       es.addEventListener(t, rec(t));
     es.onopen = () => window.__rcReport('open', {});
     es.onerror = () => window.__rcReport('error', { readyState: es.readyState });
-  }, { url, types: opts.types ?? [] });
+  }, { url, types: opts.types ?? [], withCredentials: !!opts.withCredentials });
   s.readyState = () => s.state;
   s.liveReadyState = () => page.evaluate(() => window.__rcES.readyState);
   s.close = async () => {

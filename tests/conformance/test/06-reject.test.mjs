@@ -12,8 +12,10 @@ import { sleep } from '../lib/server.mjs';
 import { closeAll, subscribeAll, useServer } from '../lib/suite.mjs';
 
 const CAP = 3;
+// auto_create_topics = yes would create any topic a client subscribes to
+// (issue #14): the 404 case needs a catalog that says no.
 const ctx = useServer({ limits: { max_connections: String(CAP) },
-  cors: { allow_origins: '*' } });
+  cors: { allow_origins: '*' }, catalog: { auto_create_topics: 'no' } });
 let page;
 
 before(async () => {
