@@ -31,6 +31,7 @@
 #define CATALOG_DIR_MODE	0750
 
 #define TOPIC_RECORD_MIN	17	/* id, flags, created, desc length */
+#define TOPIC_RETENTION_LEN	12	/* keep, max_age_ms, after the desc */
 #define TOKEN_RECORD_LEN	16	/* rights, topic, created */
 #define TOKEN_RANDOM_LEN	32
 #define TOKEN_ID_BYTES		(TOKEN_ID_LEN / 2)
@@ -417,7 +418,10 @@ catalog_error(const struct catalog *cat)
 
 /*
  * A topic record, the value under its name in "topics":
- *	u32 id, u32 flags, u64 created (unix time), u8 n, n bytes description.
+ *	u32 id, u32 flags, u64 created (unix time), u8 n, n bytes description,
+ *	then, only when a history retention is set, u32 keep, u64 max_age_ms.
+ * A record without the tail (every record written before history) decodes
+ * with retention off, and one without retention is written without it.
  */
 static size_t
 topic_encode(const struct catalog_topic *t, unsigned char *buf)
@@ -429,7 +433,11 @@ topic_encode(const struct catalog_topic *t, unsigned char *buf)
 	put_le64(buf + 8, t->created);
 	buf[16] = (unsigned char)n;
 	memcpy(buf + TOPIC_RECORD_MIN, t->description, n);
-	return TOPIC_RECORD_MIN + n;
+	if (t->keep == 0 && t->max_age_ms == 0)
+		return TOPIC_RECORD_MIN + n;
+	put_le32(buf + TOPIC_RECORD_MIN + n, t->keep);
+	put_le64(buf + TOPIC_RECORD_MIN + n + 4, t->max_age_ms);
+	return TOPIC_RECORD_MIN + n + TOPIC_RETENTION_LEN;
 }
 
 static int
@@ -437,10 +445,13 @@ topic_decode(struct catalog *cat, const MDB_val *key, const MDB_val *val,
     struct catalog_topic *t)
 {
 	const unsigned char	*p = val->mv_data;
+	size_t			 base = 0;
 
+	if (val->mv_size >= TOPIC_RECORD_MIN)
+		base = TOPIC_RECORD_MIN + (size_t)p[16];
 	if (key->mv_size == 0 || key->mv_size > TOPIC_NAME_MAX ||
-	    val->mv_size < TOPIC_RECORD_MIN ||
-	    val->mv_size != TOPIC_RECORD_MIN + (size_t)p[16]) {
+	    val->mv_size < TOPIC_RECORD_MIN || (base != val->mv_size &&
+	    base + TOPIC_RETENTION_LEN != val->mv_size)) {
 		catalog_failx(cat, "topic '%.*s': malformed record",
 		    (int)(key->mv_size > TOPIC_NAME_MAX ? TOPIC_NAME_MAX :
 		    key->mv_size), (const char *)key->mv_data);
@@ -453,6 +464,10 @@ topic_decode(struct catalog *cat, const MDB_val *key, const MDB_val *val,
 	t->created = get_le64(p + 8);
 	memcpy(t->name, key->mv_data, key->mv_size);
 	memcpy(t->description, p + TOPIC_RECORD_MIN, p[16]);
+	if (val->mv_size == base + TOPIC_RETENTION_LEN) {
+		t->keep = get_le32(p + base);
+		t->max_age_ms = get_le64(p + base + 4);
+	}
 	return 0;
 }
 
@@ -507,7 +522,8 @@ topic_insert(struct catalog *cat, MDB_txn *txn, struct catalog_topic *t,
     struct catalog_topic *existing)
 {
 	MDB_val			 key, val;
-	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX];
+	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX +
+				    TOPIC_RETENTION_LEN];
 	uint64_t		 next;
 	int			 rc;
 
@@ -554,6 +570,15 @@ enum catalog_result
 catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
     const char *description, struct catalog_topic *topic)
 {
+	return catalog_topic_add_retention(cat, name, flags, description, 0, 0,
+	    topic);
+}
+
+enum catalog_result
+catalog_topic_add_retention(struct catalog *cat, const char *name,
+    uint32_t flags, const char *description, uint32_t keep,
+    uint64_t max_age_ms, struct catalog_topic *topic)
+{
 	MDB_txn			*txn;
 	struct catalog_topic	 t;
 	enum catalog_result	 res;
@@ -582,6 +607,8 @@ catalog_topic_add(struct catalog *cat, const char *name, uint32_t flags,
 		return CATALOG_ERROR;
 	}
 	t.flags = flags;
+	t.keep = keep;
+	t.max_age_ms = max_age_ms;
 	if (pattern_is_family(name, len))
 		t.flags |= CATALOG_TOPIC_FAMILY;
 	t.created = (uint64_t)time(NULL);
@@ -717,6 +744,37 @@ topic_store(struct catalog *cat, const char *name, size_t len, int flags,
 fail:
 	mdb_txn_abort(txn);
 	return CATALOG_ERROR;
+}
+
+enum catalog_result
+catalog_topic_set_retention(struct catalog *cat, const char *name,
+    uint32_t keep, uint64_t max_age_ms, struct catalog_topic *topic)
+{
+	MDB_txn			*txn;
+	struct catalog_topic	 t;
+	enum catalog_result	 res;
+	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX +
+				    TOPIC_RETENTION_LEN];
+
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	res = topic_get(cat, txn, name, strlen(name), &t);
+	if (res != CATALOG_FOUND) {
+		mdb_txn_abort(txn);
+		return res;
+	}
+	t.keep = keep;
+	t.max_age_ms = max_age_ms;
+	if (db_put(cat, txn, cat->topics, name, strlen(name), buf,
+	    topic_encode(&t, buf)) == -1) {
+		mdb_txn_abort(txn);
+		return CATALOG_ERROR;
+	}
+	if (txn_commit(cat, txn) == -1)
+		return CATALOG_ERROR;
+	if (topic != NULL)
+		*topic = t;
+	return CATALOG_FOUND;
 }
 
 enum catalog_result

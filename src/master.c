@@ -28,9 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ringcast/archiver.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/handoff.h"
+#include "ringcast/history.h"
 #include "ringcast/log.h"
 #include "ringcast/master.h"
 #include "ringcast/metrics.h"
@@ -77,6 +79,7 @@ struct master {
 	struct pidfh		*pfh;
 	int			 stopping;
 	uint64_t		 last_sync_ms;
+	struct master_slot	 archiver;	/* pid 0: not running */
 };
 
 static uint64_t
@@ -279,6 +282,99 @@ master_spawn_generation(struct master *m)
 		    "(restart to grow)", started, want);
 }
 
+/* Start the archiver (it drops privileges itself, as a worker does). */
+static void
+master_spawn_archiver(struct master *m)
+{
+	struct archiver_params	 p;
+	pid_t			 pid;
+	size_t			 i;
+
+	memset(&p, 0, sizeof(p));
+	p.conf = m->conf;
+	p.ring = m->ring;
+	p.shm = m->shm;
+	p.master_pid = m->pid;
+	switch (pid = fork()) {
+	case -1:
+		log_warn("fork archiver");
+		m->archiver.respawn_at_ms = master_clock_ms() +
+		    MASTER_BACKOFF_MAX_MS;
+		return;
+	case 0:
+		/* Not the archiver's: a port must close when the master
+		 * closes it, and the pidfile lock is the master's. */
+		pidfile_close(m->pfh);
+		for (i = 0; i < m->nlisten; i++)
+			close(m->listen_fds[i]);
+		for (i = 0; i < m->nadmin; i++)
+			close(m->admin_fds[i]);
+		archiver_main(&p);
+	default:
+		break;
+	}
+	m->archiver.pid = pid;
+	m->archiver.started_ms = master_clock_ms();
+	m->archiver.respawn_at_ms = 0;
+	__atomic_store_n(&m->shm->archiver.running, 1, __ATOMIC_RELAXED);
+	log_debug("archiver started: pid %ld", (long)pid);
+}
+
+/* Clear the history store's reader slots of dead processes. */
+static void
+master_history_reader_check(struct master *m)
+{
+	struct history	*h;
+	char		 path[PATH_MAX], err[PATH_MAX + 256];
+	int		 n;
+
+	if (history_path(path, sizeof(path), m->conf->catalog_path) == -1 ||
+	    history_open(&h, path, m->conf->history_map_size, 0, err,
+	    sizeof(err)) == -1)
+		return;		/* none yet */
+	if ((n = history_reader_check(h)) > 0)
+		log_info("history: cleared %d stale reader slots", n);
+	history_close(h);
+}
+
+/* The archiver exited: respawn it, backing off when it crashes in a loop
+ * (a clean exit is a reload's: at once). */
+static void
+master_archiver_exited(struct master *m, int status)
+{
+	struct master_slot	*s = &m->archiver;
+	uint64_t		 now = master_clock_ms(), ran;
+	pid_t			 pid = s->pid;
+
+	ran = now - s->started_ms;
+	s->pid = 0;
+	__atomic_store_n(&m->shm->archiver.running, 0, __ATOMIC_RELAXED);
+	if (WIFSIGNALED(status))
+		log_warnx("archiver (pid %ld) killed by signal %d%s",
+		    (long)pid, WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else if (WEXITSTATUS(status) != 0)
+		log_warnx("archiver exited with status %d",
+		    WEXITSTATUS(status));
+	if (m->stopping)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		s->backoff_ms = 0;
+		s->respawn_at_ms = now;
+		return;
+	}
+	__atomic_fetch_add(&m->shm->archiver.restarts, 1, __ATOMIC_RELAXED);
+	master_history_reader_check(m);
+	if (ran < MASTER_CRASH_WINDOW_MS)
+		s->backoff_ms = s->backoff_ms == 0 ? MASTER_BACKOFF_MIN_MS :
+		    s->backoff_ms * 2;
+	else
+		s->backoff_ms = MASTER_BACKOFF_MIN_MS;
+	if (s->backoff_ms > MASTER_BACKOFF_MAX_MS)
+		s->backoff_ms = MASTER_BACKOFF_MAX_MS;
+	s->respawn_at_ms = now + s->backoff_ms;
+}
+
 /* Slots a new generation may use: no worker, no respawn pending. */
 static unsigned int
 master_free_slots(const struct master *m)
@@ -306,6 +402,7 @@ master_reader_check(struct master *m)
 	if ((n = catalog_reader_check(cat)) > 0)
 		log_info("catalog: cleared %d stale reader slots", n);
 	catalog_close(cat);
+	master_history_reader_check(m);
 }
 
 /*
@@ -342,6 +439,10 @@ master_reap(struct master *m)
 	int			 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->archiver.pid) {
+			master_archiver_exited(m, status);
+			continue;
+		}
 		for (i = 0; i < m->nslots; i++)
 			if (m->slots[i].pid == pid)
 				break;
@@ -410,6 +511,9 @@ master_respawn_due(struct master *m)
 			continue;
 		master_spawn(m, i);
 	}
+	if (m->archiver.respawn_at_ms != 0 &&
+	    m->archiver.respawn_at_ms <= now && !m->stopping)
+		master_spawn_archiver(m);
 }
 
 static void
@@ -552,6 +656,9 @@ master_reload(struct master *m)
 	m->conf_owned = 1;
 	master_spawn_generation(m);
 	master_retire_generation(m, old_generation);
+	/* It exits at once and is started again with the new conf. */
+	if (m->archiver.pid != 0)
+		kill(m->archiver.pid, SIGUSR2);
 	log_info("reloaded: generation %d started, generation %d retiring",
 	    m->generation, old_generation);
 }
@@ -592,6 +699,25 @@ master_stop(struct master *m, sigset_t *set)
 	while (master_live_workers(m) > 0) {
 		sigtimedwait(set, &si, &wait);
 		master_reap(m);
+	}
+	/* Publishers are gone: the archiver archives the rest and stops. */
+	m->archiver.respawn_at_ms = 0;
+	if (m->archiver.pid != 0) {
+		kill(m->archiver.pid, SIGTERM);
+		deadline = master_clock_ms() + m->conf->drain_timeout_ms;
+		while (m->archiver.pid != 0 && master_clock_ms() < deadline) {
+			sigtimedwait(set, &si, &wait);
+			master_reap(m);
+		}
+		if (m->archiver.pid != 0) {
+			log_warnx("archiver still running at drain_timeout: "
+			    "killed");
+			kill(m->archiver.pid, SIGKILL);
+		}
+		while (m->archiver.pid != 0) {
+			sigtimedwait(set, &si, &wait);
+			master_reap(m);
+		}
 	}
 	for (i = 0; i < m->nslots; i++)
 		drained += __atomic_load_n(
@@ -711,7 +837,8 @@ static void
 master_chown_files(const struct config *conf, int log_only)
 {
 	static const char *const catalog_files[] = { "", "/data.mdb",
-	    "/lock.mdb" };
+	    "/lock.mdb", "/" HISTORY_DIRNAME, "/" HISTORY_DIRNAME "/data.mdb",
+	    "/" HISTORY_DIRNAME "/lock.mdb" };
 	struct passwd	*pw;
 	char		 path[PATH_MAX];
 	size_t		 i;
@@ -831,6 +958,7 @@ master_run(struct config *conf, const char *file, int debug)
 	    workers, conf->listen[0].text, conf->ring_path,
 	    (unsigned long long)ring_committed(m.ring));
 	master_spawn_generation(&m);
+	master_spawn_archiver(&m);
 
 	for (;;) {
 		sig = sigtimedwait(&set, &si, &tick);
@@ -849,6 +977,8 @@ master_run(struct config *conf, const char *file, int debug)
 				log_warn("reopen log");
 			master_chown_files(m.conf, 1);
 			master_signal_workers(&m, SIGUSR1, 0);
+			if (m.archiver.pid != 0)
+				kill(m.archiver.pid, SIGUSR1);
 			break;
 		default:
 			break;

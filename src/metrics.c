@@ -49,6 +49,12 @@ metrics_slot_reset(struct metrics_slot *slot)
 }
 
 void
+metrics_set(uint64_t *figure, uint64_t value)
+{
+	__atomic_store_n(figure, value, __ATOMIC_RELAXED);
+}
+
+void
 metrics_add(struct metrics_slot *slot, enum metrics_counter c, uint64_t n)
 {
 	ADD(slot->counters[c], n);
@@ -213,6 +219,58 @@ metrics_render_gauge(const struct metrics *m, struct buf *out,
 	return rc;
 }
 
+/* The archiver's figures; the lag is the ring's newest id less the
+ * archiver's position. */
+static int
+metrics_render_archiver(const struct metrics *m, const struct ring *ring,
+    struct buf *out)
+{
+	const struct metrics_archiver	*a = &m->archiver;
+	uint64_t			 archived, committed, lag = 0;
+
+	/* A dead archiver's lag grows; one that never reported has none. */
+	archived = LOAD(a->archived);
+	if (ring != NULL && (committed = ring_committed(ring)) > archived &&
+	    (archived != 0 || LOAD(a->running)))
+		lag = committed - archived;
+	return buf_printf(out,
+	    "# HELP ringcast_history_archived_seq Newest id the archiver has "
+	    "looked at.\n# TYPE ringcast_history_archived_seq gauge\n"
+	    "ringcast_history_archived_seq %llu\n"
+	    "# HELP ringcast_history_lag_events Ring ids not yet archived "
+	    "(committed - archived).\n"
+	    "# TYPE ringcast_history_lag_events gauge\n"
+	    "ringcast_history_lag_events %llu\n"
+	    "# HELP ringcast_history_stored_total Events written to history."
+	    "\n# TYPE ringcast_history_stored_total counter\n"
+	    "ringcast_history_stored_total %llu\n"
+	    "# HELP ringcast_history_trimmed_total Events deleted from "
+	    "history by count or age.\n"
+	    "# TYPE ringcast_history_trimmed_total counter\n"
+	    "ringcast_history_trimmed_total %llu\n"
+	    "# HELP ringcast_history_dropped_total Events of history topics "
+	    "not written: the history map was full.\n"
+	    "# TYPE ringcast_history_dropped_total counter\n"
+	    "ringcast_history_dropped_total %llu\n"
+	    "# HELP ringcast_history_map_full_total Times the history map was "
+	    "found full.\n# TYPE ringcast_history_map_full_total counter\n"
+	    "ringcast_history_map_full_total %llu\n"
+	    "# HELP ringcast_history_full 1 while history does not grow (map "
+	    "full).\n# TYPE ringcast_history_full gauge\n"
+	    "ringcast_history_full %llu\n"
+	    "# HELP ringcast_archiver_restarts_total Archiver processes "
+	    "restarted after they died.\n"
+	    "# TYPE ringcast_archiver_restarts_total counter\n"
+	    "ringcast_archiver_restarts_total %llu\n",
+	    (unsigned long long)archived, (unsigned long long)lag,
+	    (unsigned long long)LOAD(a->stored),
+	    (unsigned long long)LOAD(a->trimmed),
+	    (unsigned long long)LOAD(a->dropped),
+	    (unsigned long long)LOAD(a->map_full),
+	    (unsigned long long)LOAD(a->full),
+	    (unsigned long long)LOAD(a->restarts));
+}
+
 int
 metrics_render(const struct metrics *m, const struct ring *ring,
     struct buf *out)
@@ -254,6 +312,7 @@ metrics_render(const struct metrics *m, const struct ring *ring,
 	    "Bytes resident in each worker's allocator (jemalloc "
 	    "stats.resident).", offsetof(struct metrics_slot,
 	    jemalloc_resident));
+	rc |= metrics_render_archiver(m, ring, out);
 	if (ring != NULL) {
 		ring_get_info(ring, &info);
 		rc |= buf_printf(out,

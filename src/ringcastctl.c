@@ -45,6 +45,8 @@ usage(void)
 	fprintf(stderr,
 	    "usage: ringcastctl [-f file] command [argument ...]\n"
 	    "  topic add NAME|PATTERN [--private] [--description TEXT]\n"
+	    "      [--keep N] [--max-age DURATION]\n"
+	    "  topic set NAME|PATTERN [--keep N] [--max-age DURATION]\n"
 	    "  topic rm NAME|PATTERN [--members]\n"
 	    "  topic show NAME|PATTERN\n"
 	    "  topic list [--members]\n"
@@ -201,23 +203,62 @@ topic_print_line(void *arg, const struct catalog_topic *t)
 	return 0;
 }
 
+/* Parse --keep and --max-age (NULL: not given, *keep and *max_age_ms are
+ * left as they are); 0, or -1 with a message. */
+static int
+retention_parse(const char *keep, const char *max_age, uint32_t *keep_n,
+    uint64_t *max_age_ms)
+{
+	const char	*errstr;
+
+	if (keep != NULL) {
+		*keep_n = (uint32_t)strtonum(keep, 0, 100000000, &errstr);
+		if (errstr != NULL) {
+			warnx("--keep %s: %s (0 to 100000000)", keep, errstr);
+			return -1;
+		}
+	}
+	if (max_age != NULL && config_parse_duration(max_age,
+	    max_age_ms) == -1) {
+		warnx("--max-age %s: bad duration (a number with ms, s, m "
+		    "or h)", max_age);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+retention_print(const struct catalog_topic *t)
+{
+	printf("keep: %u%s\nmax_age: %llus%s\n", t->keep,
+	    t->keep == 0 ? " (the [history] default)" : "",
+	    (unsigned long long)(t->max_age_ms / 1000),
+	    t->max_age_ms == 0 ? " (the [history] default)" : "");
+}
+
 static int
 cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 {
 	struct catalog		*cat;
 	struct catalog_topic	 t;
-	const char		*desc = "";
+	const char		*desc = "", *keep = NULL, *max_age = NULL;
 	char			*pos[ARGS_MAX];
+	uint32_t		 keep_n = 0;
+	uint64_t		 max_age_ms = 0;
 	int			 private = 0, rc = CTL_FAIL;
 	const struct opt	 opts[] = {
 		{ "--private", &private, NULL },
 		{ "--description", NULL, &desc },
+		{ "--keep", NULL, &keep },
+		{ "--max-age", NULL, &max_age },
 		{ NULL, NULL, NULL },
 	};
 
 	if (args_exact(argc, argv, opts, pos, 1) == -1)
 		return usage();
 	if (topic_name_check(pos[0], 1) == -1)
+		return CTL_USAGE;
+	if (retention_parse(keep, max_age, &keep_n, &max_age_ms) == -1)
 		return CTL_USAGE;
 	if (!catalog_topic_description_valid(desc, strlen(desc))) {
 		warnx("topic '%s': description longer than %d bytes or with "
@@ -226,8 +267,9 @@ cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 	}
 	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
 		return CTL_FAIL;
-	switch (catalog_topic_add(cat, pos[0],
-	    private ? CATALOG_TOPIC_PRIVATE : 0, desc, &t)) {
+	switch (catalog_topic_add_retention(cat, pos[0],
+	    private ? CATALOG_TOPIC_PRIVATE : 0, desc, keep_n, max_age_ms,
+	    &t)) {
 	case CATALOG_FOUND:
 		topic_print_line(NULL, &t);
 		rc = CTL_OK;
@@ -300,6 +342,44 @@ cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
 }
 
 static int
+cmd_topic_set(struct ctl *ctl, int argc, char **argv)
+{
+	struct catalog		*cat;
+	struct catalog_topic	 t;
+	const char		*keep = NULL, *max_age = NULL;
+	char			*pos[ARGS_MAX];
+	int			 rc;
+	const struct opt	 opts[] = {
+		{ "--keep", NULL, &keep },
+		{ "--max-age", NULL, &max_age },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_exact(argc, argv, opts, pos, 1) == -1)
+		return usage();
+	if (keep == NULL && max_age == NULL) {
+		warnx("topic set: give --keep, --max-age or both");
+		return usage();
+	}
+	if (topic_name_check(pos[0], 1) == -1)
+		return CTL_USAGE;
+	if ((cat = catalog_get(ctl, 0)) == NULL)
+		return CTL_FAIL;
+	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
+	    strlen(pos[0]), &t), "topic", pos[0]);
+	if (rc == CTL_OK && retention_parse(keep, max_age, &t.keep,
+	    &t.max_age_ms) == -1)
+		rc = CTL_USAGE;
+	if (rc == CTL_OK)
+		rc = result_status(cat, catalog_topic_set_retention(cat,
+		    pos[0], t.keep, t.max_age_ms, &t), "topic", pos[0]);
+	if (rc == CTL_OK)
+		retention_print(&t);
+	catalog_close(cat);
+	return rc;
+}
+
+static int
 cmd_topic_show(struct ctl *ctl, int argc, char **argv)
 {
 	struct catalog		*cat;
@@ -331,6 +411,7 @@ cmd_topic_show(struct ctl *ctl, int argc, char **argv)
 		    pattern_family_of(t.name, strlen(t.name), family,
 		    sizeof(family)) != -1)
 			printf("family: %s\n", family);
+		retention_print(&t);
 	}
 	catalog_close(cat);
 	return rc;
@@ -774,6 +855,7 @@ static const struct command {
 } commands[] = {
 	{ "topic", "add", cmd_topic_add },
 	{ "topic", "rm", cmd_topic_rm },
+	{ "topic", "set", cmd_topic_set },
 	{ "topic", "show", cmd_topic_show },
 	{ "topic", "list", cmd_topic_list },
 	{ "token", "add", cmd_token_add },

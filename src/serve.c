@@ -4,12 +4,14 @@
  * the ring: the scratch holds the largest frame the ring accepts.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
+#include "ringcast/history.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
@@ -69,6 +71,8 @@ serve_free(struct serve *s)
 	window_free(&s->window);
 	stats_free(s->stats);
 	catalog_close(s->cat);
+	history_close(s->hist);
+	s->hist = NULL;
 	s->iobuf = s->scratch = NULL;
 	s->pending = NULL;
 	s->topics = NULL;
@@ -104,4 +108,27 @@ serve_topic(struct serve *s, const char *name, struct catalog_topic *topic)
 	if (s->conf->auto_create_topics)
 		flags |= CATALOG_RESOLVE_AUTO_CREATE;
 	return catalog_topic_resolve(s->cat, name, strlen(name), flags, topic);
+}
+
+int
+serve_history(struct serve *s)
+{
+	char	 path[PATH_MAX], err[PATH_MAX + 256];
+
+	if (s->hist != NULL)
+		return 0;
+	if (s->last_history_try_ms != 0 &&
+	    s->now_ms - s->last_history_try_ms < 1000)
+		return -1;
+	s->last_history_try_ms = s->now_ms;
+	if (history_path(path, sizeof(path), s->conf->catalog_path) == -1)
+		return -1;
+	/* The archiver creates it: until then replay uses the ring alone. */
+	if (history_open(&s->hist, path, s->conf->history_map_size, 0, err,
+	    sizeof(err)) == -1) {
+		log_debug("%s", err);
+		s->hist = NULL;
+		return -1;
+	}
+	return 0;
 }

@@ -19,6 +19,7 @@
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
 #include "ringcast/handoff.h"
+#include "ringcast/history.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
@@ -625,6 +626,145 @@ stream_send_from_ring(struct serve *s, struct conn *c)
 	return 1;
 }
 
+/* Frames a history read lays into the scratch, as the ring path does. */
+struct stream_copy {
+	struct serve	*s;
+	struct conn	*c;
+	struct iovec	*iov;
+	uint64_t	*seqs;
+	size_t		*lens;
+	size_t		 pos;
+	size_t		 total;
+	int		 count;
+	int		 chunked;
+	int		 lost;		/* the frame in part is gone, or one
+					 * frame does not fit the scratch */
+};
+
+/* history_frame_fn: copy one frame (inside the read transaction). */
+static int
+stream_copy_frame(void *arg, uint64_t seq, uint32_t topic, const void *frame,
+    size_t len)
+{
+	struct stream_copy	*cp = arg;
+	struct conn		*c = cp->c;
+	size_t			 hdrlen, need, skip;
+	char			 hdr[16], *p;
+
+	(void)topic;
+	if (cp->count == STREAM_IOV_MAX || cp->total >= STREAM_WRITE_MAX)
+		return 1;
+	hdrlen = cp->chunked ? window_chunk_header(hdr, (uint32_t)len) : 0;
+	need = hdrlen + len + (cp->chunked ? 2 : 0);
+	if (need > cp->s->scratchsize - cp->pos ||
+	    (cp->count == 0 && c->partial_seq != 0 && seq != c->partial_seq)) {
+		if (cp->count == 0)
+			cp->lost = 1;
+		return 1;
+	}
+	p = cp->s->scratch + cp->pos;
+	memcpy(p, hdr, hdrlen);
+	memcpy(p + hdrlen, frame, len);
+	if (cp->chunked)
+		memcpy(p + hdrlen + len, "\r\n", 2);
+	skip = seq == c->partial_seq ? c->partial : 0;
+	cp->iov[cp->count].iov_base = p + skip;
+	cp->iov[cp->count].iov_len = need - skip;
+	cp->lens[cp->count] = need - skip;
+	cp->seqs[cp->count] = seq;
+	cp->total += need - skip;
+	cp->pos += need;
+	cp->count++;
+	return 0;
+}
+
+/*
+ * How far the archiver has looked, for a reader: its position, or, when the
+ * ring was replaced (ring reset) after it stopped cleanly with everything
+ * archived and it has not run since, the new ring's start (the ids in
+ * between never existed).
+ */
+static uint64_t
+stream_history_archived(struct serve *s, const struct history_view *view,
+    uint64_t oldest)
+{
+	struct ring_info	 info;
+
+	if (!view->clean || oldest - 1 <= view->archived)
+		return view->archived;
+	ring_get_info(s->ring, &info);
+	return info.epoch != view->epoch ? oldest - 1 : view->archived;
+}
+
+/*
+ * Send frames from the history store, one read transaction per batch,
+ * closed before the write; when history holds nothing after the cursor,
+ * hand over to the ring (no seam: everything of the stream's topics below
+ * the ring's oldest is at most the archiver's position, so in history).
+ * Same return values as stream_send_from_ring.
+ */
+static int
+stream_send_from_history(struct serve *s, struct conn *c)
+{
+	const uint32_t		*topics = stream_topic_list(c);
+	struct history_view	 view;
+	struct stream_copy	 cp;
+	struct iovec		 iov[STREAM_IOV_MAX];
+	uint64_t		 seqs[STREAM_IOV_MAX], evicted[STREAM_TOPICS_MAX];
+	uint64_t		 oldest, said, to, archived;
+	size_t			 lens[STREAM_IOV_MAX];
+	ssize_t			 n;
+	uint8_t			 i;
+
+	if (serve_history(s) == -1) {
+		/* The ring path says what was lost. */
+		c->flags &= ~CONN_HISTORY;
+		return 1;
+	}
+	/* oldest first: see stream_send_from_ring. */
+	oldest = ring_oldest(s->ring);
+	for (i = 0; i < c->ntopics; i++)
+		evicted[i] = ring_topic_evicted(s->ring, topics[i]);
+	memset(&cp, 0, sizeof(cp));
+	cp.s = s;
+	cp.c = c;
+	cp.iov = iov;
+	cp.seqs = seqs;
+	cp.lens = lens;
+	cp.chunked = (c->flags & CONN_CHUNKED) != 0;
+	if (history_read(s->hist, c->cursor, topics, c->ntopics,
+	    STREAM_IOV_MAX, stream_copy_frame, &cp, &view) == -1) {
+		log_warnx("%s", history_error(s->hist));
+		c->flags &= ~CONN_HISTORY;
+		return 1;
+	}
+	said = c->cursor > c->history_ack ? c->cursor : c->history_ack;
+	/* Trimmed or dropped past the cursor, or no longer kept. */
+	if (!view.complete || view.floor > said || cp.lost)
+		return 2;
+	if (cp.count == 0) {
+		if (c->partial_seq != 0)
+			return 2;
+		archived = stream_history_archived(s, &view, oldest);
+		for (i = 0; i < c->ntopics; i++)
+			if (evicted[i] > archived && evicted[i] > said)
+				return 2;
+		/* Up to the archiver's position history holds it all, and
+		 * up to said the loss was said. */
+		c->flags &= ~CONN_HISTORY;
+		to = archived > said ? archived : said;
+		stream_cursor_forward(c, to < oldest - 1 ? to : oldest - 1);
+		return 1;
+	}
+	if ((n = stream_writev(c, iov, cp.count, cp.total)) == -1)
+		return -1;
+	if (n > 0)
+		c->last_io_ms = s->now_ms;
+	stream_advance(s, c, seqs, lens, (size_t)cp.count, (size_t)n,
+	    seqs[cp.count - 1]);
+	return 1;
+}
+
 /* Shut the write side and close: a stream's peer sends nothing after its
  * request, so there is nothing to wait for. */
 static void
@@ -682,7 +822,9 @@ stream_flush(struct serve *s, struct conn *c)
 	 * no frames: to ring_next, no topics means every topic. */
 	for (rounds = 0; c->ntopics > 0 && rounds < STREAM_ROUNDS &&
 	    !(c->flags & CONN_BLOCKED); rounds++) {
-		if (s->window.first <= s->window.last &&
+		if (c->flags & CONN_HISTORY)
+			rc = stream_send_from_history(s, c);
+		else if (s->window.first <= s->window.last &&
 		    c->cursor + 1 >= s->window.first &&
 		    (c->partial_seq == 0 || c->partial_seq >= s->window.first))
 			rc = stream_send_from_window(s, c);
@@ -822,7 +964,7 @@ stream_on_tick(struct serve *s, struct conn *c)
 	if (c->state != CONN_STREAM)
 		return;
 	if (c->flags & CONN_BLOCKED) {
-		if (idle >= STREAM_STUCK_MS &&
+		if (idle >= STREAM_STUCK_MS && !(c->flags & CONN_HISTORY) &&
 		    stream_lost_after(s, c, c->cursor)) {
 			metrics_add(s->slot, METRICS_SLOW_CLOSES, 1);
 			stream_close(s, c);
@@ -850,12 +992,66 @@ stream_on_tick(struct serve *s, struct conn *c)
 	}
 }
 
+/* history_frame_fn: note the first frame's seq, take nothing. */
+static int
+stream_first_frame(void *arg, uint64_t seq, uint32_t topic, const void *frame,
+    size_t len)
+{
+	(void)topic;
+	(void)frame;
+	(void)len;
+	*(uint64_t *)arg = seq;
+	return 1;
+}
+
+/*
+ * A resume point the ring no longer holds events after: replay from
+ * history when every topic of the stream has history.  Returns whether
+ * to say a gap (and *next, the first id history delivers, or 0): only when
+ * history lost an event after last too (trimmed, dropped, or evicted
+ * from the ring before the archiver read it).  Called after the ring's
+ * oldest was read, so every event below it is counted in ring_topic_evicted.
+ */
+static int
+stream_resume_history(struct serve *s, struct conn *c, uint64_t last,
+    uint64_t oldest, uint64_t *next)
+{
+	const uint32_t		*topics = stream_topic_list(c);
+	struct history_view	 view;
+	uint64_t		 evicted[STREAM_TOPICS_MAX], lost = 0, archived;
+	uint8_t			 i;
+
+	if (serve_history(s) == -1)
+		return 1;
+	for (i = 0; i < c->ntopics; i++)
+		evicted[i] = ring_topic_evicted(s->ring, topics[i]);
+	if (history_read(s->hist, last, topics, c->ntopics, 1,
+	    stream_first_frame, next, &view) == -1) {
+		log_warnx("%s", history_error(s->hist));
+		return 1;
+	}
+	if (!view.complete) {
+		*next = 0;
+		return 1;
+	}
+	archived = stream_history_archived(s, &view, oldest);
+	c->flags |= CONN_HISTORY;
+	c->cursor = last;
+	if (view.floor > last)
+		lost = view.floor;
+	for (i = 0; i < c->ntopics; i++)
+		if (evicted[i] > archived && evicted[i] > lost)
+			lost = evicted[i];
+	c->history_ack = lost;
+	return lost > last;
+}
+
 /* Where a stream starts, and whether to say a gap first. */
 static void
 stream_resume(struct serve *s, struct conn *c, const char *resume,
     int has_resume)
 {
-	uint64_t	 committed, oldest, last;
+	uint64_t	 committed, oldest, last, next = 0;
 	int		 gap = 0;
 
 	/* oldest first: see stream_send_from_ring. */
@@ -876,17 +1072,20 @@ stream_resume(struct serve *s, struct conn *c, const char *resume,
 	} else if (last + 1 < oldest) {
 		gap = stream_lost_after(s, c, last);
 		c->cursor = oldest - 1;
+		if (gap)
+			gap = stream_resume_history(s, c, last, oldest, &next);
 	} else
 		c->cursor = last;
 	if (gap) {
 		struct ring_frame	 frame;
-		uint64_t		 next = committed + 1;
 		char			 text[96];
 		int			 n;
 
-		if (ring_next(s->ring, c->cursor, stream_topic_list(c),
-		    c->ntopics, &frame) == RING_OK)
+		if (next == 0 && ring_next(s->ring, c->cursor,
+		    stream_topic_list(c), c->ntopics, &frame) == RING_OK)
 			next = frame.seq;
+		if (next == 0)
+			next = committed + 1;
 		n = snprintf(text, sizeof(text), "event: ringcast-gap\n"
 		    "data: %llu\n\n", (unsigned long long)next);
 		metrics_add(s->slot, METRICS_GAPS, 1);

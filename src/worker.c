@@ -75,7 +75,7 @@ worker_hwm(void *arg, uint64_t ceiling)
 	return 0;
 }
 
-static void
+void
 worker_drop_privileges(const struct config *conf)
 {
 	struct passwd	*pw;

@@ -272,6 +272,46 @@ test_catalog_topic_add_then_lookup(void **state)
 }
 
 static void
+test_catalog_topic_retention_is_stored_and_cleared(void **state)
+{
+	struct fixture		*f = *state;
+	struct catalog_topic	 t;
+
+	add_topic(f, "quiet", CATALOG_TOPIC_PRIVATE);
+	/* A record written without retention reads with it off. */
+	assert_int_equal(catalog_topic_lookup(f->cat, "quiet", 5, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.keep, 0);
+	assert_int_equal(t.max_age_ms, 0);
+	assert_int_equal(catalog_topic_set_retention(f->cat, "quiet", 100,
+	    3600000, NULL), CATALOG_FOUND);
+	reopen(f, 0);
+	assert_int_equal(catalog_topic_lookup(f->cat, "quiet", 5, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.keep, 100);
+	assert_int_equal(t.max_age_ms, 3600000);
+	assert_int_equal(t.flags, CATALOG_TOPIC_PRIVATE);
+	assert_string_equal(t.name, "quiet");
+	/* Back to the defaults: the old record layout again. */
+	assert_int_equal(catalog_topic_set_retention(f->cat, "quiet", 0, 0,
+	    &t), CATALOG_FOUND);
+	assert_int_equal(t.keep, 0);
+	assert_int_equal(catalog_topic_lookup(f->cat, "quiet", 5, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.max_age_ms, 0);
+	assert_int_equal(catalog_topic_set_retention(f->cat, "nope", 1, 0,
+	    NULL), CATALOG_NOT_FOUND);
+	/* Added with it in one transaction: never seen without it. */
+	assert_int_equal(catalog_topic_add_retention(f->cat, "kept", 0, NULL,
+	    7, 0, &t), CATALOG_FOUND);
+	assert_int_equal(t.keep, 7);
+	assert_int_equal(catalog_topic_lookup(f->cat, "kept", 4, &t),
+	    CATALOG_FOUND);
+	assert_int_equal(t.keep, 7);
+	assert_int_equal(t.max_age_ms, 0);
+}
+
+static void
 test_catalog_topic_add_duplicate_is_exists(void **state)
 {
 	struct fixture		*f = *state;
@@ -1247,6 +1287,7 @@ main(void)
 		T(test_catalog_open_unknown_schema_version_fails),
 		T(test_catalog_open_rdonly_uninitialized_fails),
 		T(test_catalog_topic_add_then_lookup),
+		T(test_catalog_topic_retention_is_stored_and_cleared),
 		T(test_catalog_topic_add_duplicate_is_exists),
 		T(test_catalog_topic_add_rejects_bad_input),
 		T(test_catalog_topic_lookup_unknown_is_not_found),

@@ -80,6 +80,10 @@ test_config_defaults_match_the_design(void **state)
 	assert_int_equal(c.ring_sync, CONFIG_SYNC_OFF);
 	assert_int_equal(c.catalog_map_size, 64 << 20);
 	assert_int_equal(c.auto_create_topics, 0);
+	/* History is off unless set. */
+	assert_int_equal(c.history_keep, 0);
+	assert_int_equal(c.history_max_age_ms, 0);
+	assert_true(c.history_map_size == 1ULL << 30);
 	assert_int_equal(c.require_token, 1);
 	assert_int_equal(c.heartbeat_ms, 15000);
 	assert_int_equal(c.retry_ms, 3000);
@@ -121,6 +125,10 @@ test_config_loads_every_key(void **state)
 	    "path = /tmp/cat\n"
 	    "map_size = 1G\n"
 	    "auto_create_topics = yes\n"
+	    "[history]\n"
+	    "keep = 100\n"
+	    "max_age = 2h\n"
+	    "map_size = 4G\n"
 	    "[publish]\n"
 	    "require_token = off\n"
 	    "[stream]\n"
@@ -156,6 +164,9 @@ test_config_loads_every_key(void **state)
 	assert_string_equal(c.catalog_path, "/tmp/cat");
 	assert_true(c.catalog_map_size == 1ULL << 30);
 	assert_int_equal(c.auto_create_topics, 1);
+	assert_int_equal(c.history_keep, 100);
+	assert_int_equal(c.history_max_age_ms, 7200000);
+	assert_true(c.history_map_size == 4ULL << 30);
 	assert_int_equal(c.require_token, 0);
 	assert_int_equal(c.heartbeat_ms, 0);
 	assert_int_equal(c.retry_ms, 3600000);

@@ -43,6 +43,8 @@ struct catalog_topic {
 					 * family member not yet materialised */
 	uint32_t	 flags;
 	uint64_t	 created;	/* unix time */
+	uint32_t	 keep;		/* history: newest events; 0: default */
+	uint64_t	 max_age_ms;	/* history: age bound; 0: default */
 	char		 name[TOPIC_NAME_MAX + 1];
 	char		 description[TOPIC_DESC_MAX + 1];
 };
@@ -90,6 +92,17 @@ enum catalog_result catalog_topic_resolve(struct catalog *cat,
  * existing entry), or CATALOG_ERROR.  The name must be valid. */
 enum catalog_result catalog_topic_add(struct catalog *cat, const char *name,
 	    uint32_t flags, const char *description, struct catalog_topic *topic);
+/* catalog_topic_add with a history retention, in the same transaction, so
+ * the archiver never sees the topic without it. */
+enum catalog_result catalog_topic_add_retention(struct catalog *cat,
+	    const char *name, uint32_t flags, const char *description,
+	    uint32_t keep, uint64_t max_age_ms, struct catalog_topic *topic);
+/* Set a topic's history retention (keep events, max_age_ms; 0: the
+ * [history] default) and fill *topic (may be NULL): CATALOG_FOUND,
+ * CATALOG_NOT_FOUND or CATALOG_ERROR. */
+enum catalog_result catalog_topic_set_retention(struct catalog *cat,
+	    const char *name, uint32_t keep, uint64_t max_age_ms,
+	    struct catalog_topic *topic);
 /* Remove a topic (or a family: its members stay) and the tokens bound to
  * it. */
 enum catalog_result catalog_topic_remove(struct catalog *cat, const char *name);

@@ -70,6 +70,11 @@ struct config {
 	uint64_t		 catalog_map_size;
 	int			 auto_create_topics;
 
+	/* [history] */
+	uint32_t		 history_keep;		/* 0: no default */
+	uint64_t		 history_max_age_ms;	/* 0: no default */
+	uint64_t		 history_map_size;
+
 	/* [publish] */
 	int			 require_token;
 	uint32_t		 max_batch_bytes;

@@ -40,6 +40,7 @@ enum conn_flag {
 	CONN_PENDING = 0x0100,	/* stream: in serve->pending */
 	CONN_PROXY_WAIT = 0x0200, /* its PROXY header is still to come */
 	CONN_STATS = 0x0400,	/* stream: the admin stats stream (stats.c) */
+	CONN_HISTORY = 0x0800,	/* stream: replaying from history */
 };
 
 /* Request-phase state, freed once a stream is under way. */
@@ -78,6 +79,8 @@ struct conn {
 	uint64_t		 partial_seq;	/* frame sent in part, or 0 */
 	uint32_t		 partial;	/* its bytes already sent */
 	uint32_t		 finish_at;	/* retire: 1 + ms after start */
+	uint64_t		 history_ack;	/* history replay: seqs up to here
+						 * were said lost (a gap) */
 	uint64_t		 last_io_ms;	/* request start / last output */
 	struct conn_io		*io;
 	TAILQ_ENTRY(conn)	 link;

@@ -59,8 +59,21 @@ struct metrics_slot {
 	uint16_t	 addr_conns[METRICS_ADDR_BUCKETS];
 } __attribute__((aligned(64)));
 
+/* The archiver's figures: one writer, the archiver (relaxed atomics). */
+struct metrics_archiver {
+	uint64_t	 archived;	/* its position: the last seq looked at */
+	uint64_t	 stored;	/* events written to history */
+	uint64_t	 trimmed;	/* events deleted by count or age */
+	uint64_t	 dropped;	/* events not written: the map was full */
+	uint64_t	 map_full;	/* times the map was found full */
+	uint64_t	 full;		/* 1 while history does not grow */
+	uint64_t	 restarts;	/* written by the master */
+	int		 running;	/* written by the master */
+};
+
 struct metrics {
 	unsigned int		 nslots;
+	struct metrics_archiver	 archiver;
 	struct metrics_slot	 slots[];
 };
 
@@ -70,6 +83,8 @@ struct metrics *metrics_create(unsigned int nslots);
 /* Zero the gauges and address counts of a slot whose worker died. */
 void	metrics_slot_reset(struct metrics_slot *slot);
 
+/* Set an archiver figure (relaxed atomic store). */
+void	metrics_set(uint64_t *figure, uint64_t value);
 /* Relaxed atomic updates of the owner's slot. */
 void	metrics_add(struct metrics_slot *slot, enum metrics_counter c,
 	    uint64_t n);

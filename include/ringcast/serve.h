@@ -19,6 +19,7 @@
 struct catalog;
 struct config;
 struct conn;
+struct history;
 struct metrics;
 struct metrics_slot;
 struct ring;
@@ -32,6 +33,7 @@ struct serve {
 	const struct config	*conf;
 	struct ring		*ring;
 	struct catalog		*cat;		/* NULL while unavailable */
+	struct history		*hist;		/* NULL while unavailable */
 	struct metrics		*shm;
 	struct metrics_slot	*slot;
 	struct wake		*wake;		/* NULL: no wake table */
@@ -56,6 +58,7 @@ struct serve {
 	uint64_t		 retire_start_ms;
 	uint64_t		 now_ms;
 	uint64_t		 last_catalog_try_ms;
+	uint64_t		 last_history_try_ms;
 	char			*iobuf;		/* one read buffer for all */
 	size_t			 iobufsize;
 	char			*scratch;	/* frame copies, encodings */
@@ -85,5 +88,8 @@ int	serve_catalog(struct serve *s);
  * open (serve_catalog).  May write the catalog once per new topic. */
 enum catalog_result serve_topic(struct serve *s, const char *name,
 	    struct catalog_topic *topic);
+/* Open the history store (read side) if it is not open, at most once a
+ * second; 0 when it is open, -1 when it cannot be (no archiver yet). */
+int	serve_history(struct serve *s);
 
 #endif

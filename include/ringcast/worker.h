@@ -84,6 +84,10 @@ struct worker {
 	uint64_t		 last_demo_ms;
 };
 
+/* Drop root privileges to [server] user (if set and running as root), in
+ * one checked step; fatal on failure.  The archiver drops them the same
+ * way. */
+void	worker_drop_privileges(const struct config *conf);
 /* Run a worker until it has drained; never returns (exits the process). */
 void	worker_main(const struct worker_params *params)
 	    __attribute__((noreturn));

@@ -83,8 +83,11 @@ class Server:
                     + self.log_text())
             try:
                 status, _, _ = self.request("GET", "/healthz", timeout=1)
+                # The archiver, forked last, has named itself: until then
+                # it would pass for a worker in worker_pids().
                 if status == 200 and len(self.worker_pids()) >= int(
-                        self.sections["server"].get("workers", "1")):
+                        self.sections["server"].get("workers", "1")) and \
+                        self.archiver_pid() is not None:
                     return
             except OSError:
                 pass
@@ -107,8 +110,8 @@ class Server:
                                  + self.log_text())
 
     def kill_all(self):
-        """SIGKILL the master and every worker it started (by PID)."""
-        pids = self.worker_pids()
+        """SIGKILL the master and every process it started (by PID)."""
+        pids = self.child_pids()
         if self.proc and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
@@ -122,7 +125,8 @@ class Server:
                 pathlib.Path(f"/proc/{p}").exists() for p in pids):
             time.sleep(0.02)
 
-    def worker_pids(self, master=None):
+    def child_pids(self, master=None):
+        """Every child of the master: workers and the archiver."""
         master = master or (self.proc.pid if self.proc else None)
         if master is None:
             return []
@@ -132,6 +136,24 @@ class Server:
         except OSError:
             return []
         return [int(p) for p in text.split()]
+
+    @staticmethod
+    def _title(pid):
+        try:
+            return pathlib.Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return b""
+
+    def worker_pids(self, master=None):
+        return [p for p in self.child_pids(master)
+                if b"archiver" not in self._title(p)]
+
+    def archiver_pid(self):
+        """The archiver's PID, or None."""
+        for p in self.child_pids():
+            if b"archiver" in self._title(p):
+                return p
+        return None
 
     def troubles(self):
         """Lines of the log that no test should ever cause: sanitizer

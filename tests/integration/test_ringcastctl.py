@@ -217,7 +217,26 @@ def test_topic_show(ctl):
     out = ctl.ok("topic", "show", "news")
     assert re.fullmatch(
         rf"name: news\nid: 1\nflags: private\ncreated: {ISO}\n"
-        r"description: d\n", out)
+        r"description: d\nkeep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n", out)
+
+
+def test_topic_retention_add_set_show(ctl):
+    ctl.ok("topic", "add", "quiet", "--keep", "100", "--max-age", "2h")
+    out = ctl.ok("topic", "show", "quiet")
+    assert "keep: 100\nmax_age: 7200s\n" in out
+    # An option left out keeps its value.
+    assert ctl.ok("topic", "set", "quiet", "--keep", "5") == \
+        "keep: 5\nmax_age: 7200s\n"
+    ctl.ok("topic", "set", "quiet", "--max-age", "0")
+    assert "keep: 5\nmax_age: 0s (the [history] default)\n" in \
+        ctl.ok("topic", "show", "quiet")
+    ctl.fails(1, "topic", "set", "ghost", "--keep", "1",
+              says="topic 'ghost': not found")
+    ctl.fails(1, "topic", "set", "quiet", "--keep", "-1", says="--keep")
+    ctl.fails(1, "topic", "add", "other", "--max-age", "soon",
+              says="--max-age soon: bad duration")
+    ctl.fails(1, "topic", "set", "quiet", says="give --keep")
 
 
 def test_topic_unknown_is_exit_1(ctl):
@@ -247,7 +266,9 @@ def test_family_add_list_show(ctl):
                         lines[2])
     assert re.fullmatch(
         rf"name: user/\*\nid: 1\nflags: private,family\ncreated: {ISO}\n"
-        r"description: per user\n", ctl.ok("topic", "show", "user/*"))
+        r"description: per user\n"
+        r"keep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n", ctl.ok("topic", "show", "user/*"))
     ctl.fails(1, "topic", "add", "user/*", says="already exists")
 
 
@@ -264,7 +285,9 @@ def test_family_member_is_shown_before_use_and_stored_by_publish(ctl):
     ctl.ok("topic", "add", "user/*", "--private", "--description", "per user")
     assert re.fullmatch(
         rf"name: user/42\nid: -\nflags: private,member\ncreated: {ISO}\n"
-        r"description: per user\nfamily: user/\*\n",
+        r"description: per user\nfamily: user/\*\n"
+        r"keep: 0 \(the \[history\] default\)\n"
+        r"max_age: 0s \(the \[history\] default\)\n",
         ctl.ok("topic", "show", "user/42"))
     assert len(ctl.ok("topic", "list", "--members").splitlines()) == 1
     ctl.ok("publish", "user/42", "hello")
@@ -276,6 +299,13 @@ def test_family_member_is_shown_before_use_and_stored_by_publish(ctl):
     ctl.fails(1, "topic", "show", "users/42", says="not found")
     ctl.fails(1, "publish", "user/42/x", "y", says="not found")
     ctl.fails(1, "publish", "user/*", "y", says="invalid name")
+
+
+def test_family_retention_is_its_members(ctl):
+    ctl.ok("topic", "add", "user/*", "--keep", "5")
+    assert "keep: 5\n" in ctl.ok("topic", "show", "user/42")
+    ctl.ok("topic", "set", "user/*", "--max-age", "1m")
+    assert "keep: 5\nmax_age: 60s\n" in ctl.ok("topic", "show", "user/7")
 
 
 def test_family_rm_keeps_its_members_unless_asked(ctl):
