@@ -228,6 +228,30 @@ stats_render_workers(const struct metrics *m, struct buf *out)
 	return rc | buf_printf(out, "]");
 }
 
+/* The history store and its archiver, from the archiver's shared figures:
+ * what it holds, and how far behind the ring the archiver is. */
+static int
+stats_render_history(const struct metrics *m, struct buf *out,
+    uint64_t committed)
+{
+	const struct metrics_archiver	*a = &m->archiver;
+	uint64_t			 archived, lag;
+
+	archived = __atomic_load_n(&a->archived, __ATOMIC_RELAXED);
+	lag = committed > archived ? committed - archived : 0;
+	return buf_printf(out, "\"history\":{\"stored\":%llu,\"trimmed\":%llu,"
+	    "\"dropped\":%llu,\"full\":%s},\"archiver\":{\"running\":%s,"
+	    "\"restarts\":%llu,\"archived\":%llu,\"lag_events\":%llu},",
+	    (unsigned long long)__atomic_load_n(&a->stored, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&a->trimmed, __ATOMIC_RELAXED),
+	    (unsigned long long)__atomic_load_n(&a->dropped, __ATOMIC_RELAXED),
+	    __atomic_load_n(&a->full, __ATOMIC_RELAXED) ? "true" : "false",
+	    __atomic_load_n(&a->running, __ATOMIC_RELAXED) ? "true" : "false",
+	    (unsigned long long)__atomic_load_n(&a->restarts,
+	    __ATOMIC_RELAXED), (unsigned long long)archived,
+	    (unsigned long long)lag);
+}
+
 int
 stats_render(struct serve *s, struct buf *out)
 {
@@ -261,13 +285,11 @@ stats_render(struct serve *s, struct buf *out)
 	    (info.committed + 1 - info.oldest), (unsigned long long)info.used,
 	    (unsigned long long)info.size, info.slots);
 	rc |= stats_render_age(s, out, info.oldest, info.committed);
-	/*
-	 * Not built yet: topic history and its archiver (DESIGN §10.2), and
-	 * clustering.  null until their metrics exist; the page shows them
-	 * as "not available" rather than a made-up number.
-	 */
-	rc |= buf_printf(out, "},\"history\":null,\"archiver\":null,"
-	    "\"cluster\":null,");
+	rc |= buf_printf(out, "},");
+	rc |= stats_render_history(s->shm, out, info.committed);
+	/* Not built yet: clustering (DESIGN §10.4).  null until it exists;
+	 * the page says "not clustered" rather than a made-up state. */
+	rc |= buf_printf(out, "\"cluster\":null,");
 	rc |= stats_render_topics(s, out);
 	rc |= buf_printf(out, ",");
 	rc |= stats_render_workers(s->shm, out);
