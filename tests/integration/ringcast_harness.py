@@ -145,8 +145,11 @@ class Server:
             return b""
 
     def worker_pids(self, master=None):
+        """Children that have named themselves workers: a child just
+        forked still bears the master's title, and may become the
+        archiver (respawned on every reload)."""
         return [p for p in self.child_pids(master)
-                if b"archiver" not in self._title(p)]
+                if b"worker" in self._title(p)]
 
     def archiver_pid(self):
         """The archiver's PID, or None."""

@@ -113,10 +113,17 @@ i=0
 until [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ]; do
 	i=$((i + 1)); [ $i -lt 50 ] || fail "/healthz never 200"; sleep 0.1
 done
+# The workers and the archiver; each drops to the service user early in
+# its set-up, so give a just-forked one a moment.
 workers=$(cat "/proc/$pid/task/$pid/children")
 [ -n "$workers" ] || fail "no workers"
 for w in $workers; do
-	[ "$(stat -c %U "/proc/$w")" = ringcast ] || fail "worker $w not ringcast"
+	i=0
+	until [ "$(stat -c %U "/proc/$w" 2>/dev/null)" = ringcast ] ||
+	    ! [ -d "/proc/$w" ]; do
+		i=$((i + 1)); [ $i -lt 50 ] || fail "child $w not ringcast"
+		sleep 0.1
+	done
 done
 [ "$(stat -c %U /var/lib/ringcast/ring)" = ringcast ] || fail "ring owner"
 ok

@@ -190,8 +190,15 @@ export class Server {
       return [];
     const pid = this.proc.pid;
     try {
+      // Workers only, by their title: not the archiver (issue #14).
       return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-          .split(/\s+/).filter(Boolean).map(Number);
+          .split(/\s+/).filter(Boolean).map(Number).filter((p) => {
+            try {
+              return fs.readFileSync(`/proc/${p}/cmdline`).includes('worker');
+            } catch {
+              return false;
+            }
+          });
     } catch {
       return [];
     }
