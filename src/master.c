@@ -43,6 +43,8 @@
 #define MASTER_CRASH_WINDOW_MS	2000
 #define MASTER_BIND_RETRY_MS	5000
 #define MASTER_SYNC_MS		1000
+/* The hand-off inboxes' socket buffers: a limit, not an allocation. */
+#define MASTER_INBOX_BUFFER	(8 * 1024 * 1024)
 
 struct master_slot {
 	pid_t		 pid;
@@ -186,8 +188,23 @@ master_listeners(struct master *m, struct config *conf)
 	return 0;
 }
 
+/* Size a socket buffer of an inbox end: forced past net.core.[rw]mem_max
+ * when we may (root), else as large as the sysctl allows. */
+static void
+master_inbox_buffer(int fd, int force, int opt)
+{
+	int	 size = MASTER_INBOX_BUFFER;
+
+	if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof(size)) == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size)) == -1)
+		log_warn("inbox buffer");
+}
+
 /* One hand-off inbox per slot, before any fork, so that every worker,
- * of any generation, can send to the slots of the next. */
+ * of any generation, can send to the slots of the next.  Each message is
+ * charged its skb overhead (about 1 KiB) to the sender's buffer, so the
+ * default buffer holds only a couple of hundred streams in flight. */
 static void
 master_inboxes(struct master *m)
 {
@@ -198,6 +215,8 @@ master_inboxes(struct master *m)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0, pair) == -1)
 			fatal("socketpair");
+		master_inbox_buffer(pair[0], SO_SNDBUFFORCE, SO_SNDBUF);
+		master_inbox_buffer(pair[1], SO_RCVBUFFORCE, SO_RCVBUF);
 		m->inbox_send[i] = pair[0];
 		m->inbox_recv[i] = pair[1];
 	}

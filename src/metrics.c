@@ -185,6 +185,8 @@ static const struct {
 	{ "ringcast_connections_rejected_total", "Public connections accepted over a connection cap (answered 503 or a soft reject)." },
 	{ "ringcast_streams_expired_total", "Streams ended at their JWT's exp." },
 	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
+	{ "ringcast_streams_handed_total", "Streams a retiring worker handed to the new generation on reload." },
+	{ "ringcast_handoff_fallbacks_total", "Streams a retiring worker ended with retry: instead of handing them over." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {
