@@ -43,8 +43,11 @@
 #define MASTER_CRASH_WINDOW_MS	2000
 #define MASTER_BIND_RETRY_MS	5000
 #define MASTER_SYNC_MS		1000
-/* The hand-off inboxes' socket buffers: a limit, not an allocation. */
-#define MASTER_INBOX_BUFFER	(8 * 1024 * 1024)
+/* The hand-off inboxes' socket buffers (the kernel doubles it; a message
+ * costs about 1 KiB): some 450 streams in flight per inbox, a few of the
+ * new worker's bursts.  More would not go faster, only leave streams
+ * silent longer in the queue, where no worker serves them. */
+#define MASTER_INBOX_BUFFER	(256 * 1024)
 
 struct master_slot {
 	pid_t		 pid;
@@ -202,9 +205,7 @@ master_inbox_buffer(int fd, int force, int opt)
 }
 
 /* One hand-off inbox per slot, before any fork, so that every worker,
- * of any generation, can send to the slots of the next.  Each message is
- * charged its skb overhead (about 1 KiB) to the sender's buffer, so the
- * default buffer holds only a couple of hundred streams in flight. */
+ * of any generation, can send to the slots of the next. */
 static void
 master_inboxes(struct master *m)
 {
@@ -246,6 +247,7 @@ master_spawn(struct master *m, unsigned int slot)
 	p.inbox_recv = m->inbox_recv;
 	p.nslots = m->nslots;
 
+	__atomic_store_n(&m->shm->slots[slot].ready, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&m->shm->slots[slot].active, 1, __ATOMIC_RELEASE);
 	wake_set_active(m->wake, slot, 1);
 	switch (pid = fork()) {

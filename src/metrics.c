@@ -45,6 +45,7 @@ metrics_slot_reset(struct metrics_slot *slot)
 		__atomic_store_n(&slot->conns[k], 0, __ATOMIC_RELAXED);
 	memset(slot->addr_conns, 0, sizeof(slot->addr_conns));
 	__atomic_store_n(&slot->active, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&slot->ready, 0, __ATOMIC_RELEASE);
 	slot->pid = 0;
 }
 

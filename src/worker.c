@@ -291,10 +291,12 @@ worker_adopt(struct worker *w)
 }
 
 /* The slots of the newest generation's running workers, if it is newer
- * than ours; returns how many (at most max). */
+ * than ours, and (with ready) only those already in their loop: a stream
+ * queued for a worker still starting would be silent meanwhile, while we
+ * can serve it.  Returns how many (at most max). */
 static size_t
 worker_handoff_targets(const struct worker *w, unsigned int *targets,
-    size_t max)
+    size_t max, int ready)
 {
 	const struct metrics	*shm = w->serve.shm;
 	unsigned int		 i;
@@ -311,7 +313,9 @@ worker_handoff_targets(const struct worker *w, unsigned int *targets,
 		if (i != w->slot && w->inbox_send[i] != -1 &&
 		    __atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE) &&
 		    shm->slots[i].pid != 0 &&
-		    shm->slots[i].generation == newest)
+		    shm->slots[i].generation == newest &&
+		    (!ready || __atomic_load_n(&shm->slots[i].ready,
+		    __ATOMIC_ACQUIRE)))
 			targets[n++] = i;
 	return n;
 }
@@ -357,7 +361,8 @@ worker_handoff(struct worker *w)
 	size_t			 ntargets, handed = 0, k;
 	int			 t, sent;
 
-	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS);
+	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS,
+	    1);
 	if (ntargets == 0)
 		return 0;
 	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
@@ -430,7 +435,7 @@ worker_start_retire(struct worker *w)
 		return;
 	/* With a new generation to take them, streams are handed over;
 	 * the paced close is for those that cannot be. */
-	if (worker_handoff_targets(w, targets, 1) > 0) {
+	if (worker_handoff_targets(w, targets, 1, 0) > 0) {
 		grace = WORKER_HANDOFF_GRACE_MS;
 		w->handoff_on = 1;
 	}
@@ -677,6 +682,8 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	serve_catalog(&w->serve);
 	worker_listen(w, 1);
 	metrics_sample_memory(w->serve.slot);
+	__atomic_store_n(&w->serve.shm->slots[p->slot].ready, 1,
+	    __ATOMIC_RELEASE);
 	log_debug("started (generation %d, slot %u)", w->generation, p->slot);
 }
 
