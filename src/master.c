@@ -45,6 +45,11 @@
 #define MASTER_CRASH_WINDOW_MS	2000
 #define MASTER_BIND_RETRY_MS	5000
 #define MASTER_SYNC_MS		1000
+/* The hand-off inboxes' socket buffers (the kernel doubles it; a message
+ * costs about 1 KiB): some 450 streams in flight per inbox, a few of the
+ * new worker's bursts.  More would not go faster, only leave streams
+ * silent longer in the queue, where no worker serves them. */
+#define MASTER_INBOX_BUFFER	(256 * 1024)
 
 struct master_slot {
 	pid_t		 pid;
@@ -189,6 +194,19 @@ master_listeners(struct master *m, struct config *conf)
 	return 0;
 }
 
+/* Size a socket buffer of an inbox end: forced past net.core.[rw]mem_max
+ * when we may (root), else as large as the sysctl allows. */
+static void
+master_inbox_buffer(int fd, int force, int opt)
+{
+	int	 size = MASTER_INBOX_BUFFER;
+
+	if (setsockopt(fd, SOL_SOCKET, force, &size, sizeof(size)) == 0)
+		return;
+	if (setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size)) == -1)
+		log_warn("inbox buffer");
+}
+
 /* One hand-off inbox per slot, before any fork, so that every worker,
  * of any generation, can send to the slots of the next. */
 static void
@@ -201,6 +219,8 @@ master_inboxes(struct master *m)
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK |
 		    SOCK_CLOEXEC, 0, pair) == -1)
 			fatal("socketpair");
+		master_inbox_buffer(pair[0], SO_SNDBUFFORCE, SO_SNDBUF);
+		master_inbox_buffer(pair[1], SO_RCVBUFFORCE, SO_RCVBUF);
 		m->inbox_send[i] = pair[0];
 		m->inbox_recv[i] = pair[1];
 	}
@@ -230,6 +250,7 @@ master_spawn(struct master *m, unsigned int slot)
 	p.inbox_recv = m->inbox_recv;
 	p.nslots = m->nslots;
 
+	__atomic_store_n(&m->shm->slots[slot].ready, 0, __ATOMIC_RELEASE);
 	__atomic_store_n(&m->shm->slots[slot].active, 1, __ATOMIC_RELEASE);
 	wake_set_active(m->wake, slot, 1);
 	switch (pid = fork()) {

@@ -45,6 +45,7 @@ metrics_slot_reset(struct metrics_slot *slot)
 		__atomic_store_n(&slot->conns[k], 0, __ATOMIC_RELAXED);
 	memset(slot->addr_conns, 0, sizeof(slot->addr_conns));
 	__atomic_store_n(&slot->active, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&slot->ready, 0, __ATOMIC_RELEASE);
 	slot->pid = 0;
 }
 
@@ -191,6 +192,8 @@ static const struct {
 	{ "ringcast_connections_rejected_total", "Public connections accepted over a connection cap (answered 503 or a soft reject)." },
 	{ "ringcast_streams_expired_total", "Streams ended at their JWT's exp." },
 	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
+	{ "ringcast_streams_handed_total", "Streams a retiring worker handed to the new generation on reload." },
+	{ "ringcast_handoff_fallbacks_total", "Streams a retiring worker ended with retry: instead of handing them over." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {

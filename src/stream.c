@@ -774,6 +774,16 @@ stream_fin(struct serve *s, struct conn *c)
 	stream_close(s, c);
 }
 
+/* Count a stream ended at a frame boundary by a drain or a retire. */
+static void
+stream_count_end(struct serve *s)
+{
+	if (s->draining)
+		s->drained++;
+	else if (s->retiring)
+		s->retired++;
+}
+
 /* End a stream at a frame boundary: a retry hint with jitter, the chunked
  * terminator, then FIN. */
 static void
@@ -793,8 +803,7 @@ stream_end(struct serve *s, struct conn *c)
 	}
 	if (c->flags & CONN_BLOCKED)
 		return;
-	if (s->draining)
-		s->drained++;
+	stream_count_end(s);
 	stream_fin(s, c);
 }
 
@@ -811,8 +820,7 @@ stream_flush(struct serve *s, struct conn *c)
 		if (c->flags & CONN_BLOCKED)
 			return 0;
 		if (c->flags & CONN_FINISH) {
-			if (s->draining)
-				s->drained++;
+			stream_count_end(s);
 			stream_fin(s, c);
 			return -1;
 		}

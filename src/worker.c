@@ -7,7 +7,9 @@
  * On reload a retiring worker hands each stream, at a frame boundary, to
  * the inbox of a worker of the newest generation (round robin) and forgets
  * it without writing a byte; a stream it cannot hand over in time ends with
- * retry: as before.
+ * retry: as before.  A full inbox is retried as soon as it has room again
+ * (EPOLLOUT, edge-triggered, on the inboxes we send to), not on the next
+ * tick, and the new worker takes its inbox in bursts between fan-outs.
  */
 #include <errno.h>
 #include <grp.h>
@@ -43,7 +45,7 @@
 #define WORKER_EVENTS		256
 #define WORKER_TICK_MS		100
 #define WORKER_ACCEPT_BURST	64
-#define WORKER_ADOPT_BURST	64
+#define WORKER_ADOPT_BURST	256
 /* How long a retiring worker tries to hand a stream over before it falls
  * back to the paced close (spread over reload_spread after this). */
 #define WORKER_HANDOFF_GRACE_MS	2000
@@ -288,10 +290,13 @@ worker_adopt(struct worker *w)
 	}
 }
 
-/* The inboxes of the newest generation's running workers, if it is newer
- * than ours; returns how many (at most max). */
+/* The slots of the newest generation's running workers, if it is newer
+ * than ours, and (with ready) only those already in their loop: a stream
+ * queued for a worker still starting would be silent meanwhile, while we
+ * can serve it.  Returns how many (at most max). */
 static size_t
-worker_handoff_targets(const struct worker *w, int *targets, size_t max)
+worker_handoff_targets(const struct worker *w, unsigned int *targets,
+    size_t max, int ready)
 {
 	const struct metrics	*shm = w->serve.shm;
 	unsigned int		 i;
@@ -308,28 +313,56 @@ worker_handoff_targets(const struct worker *w, int *targets, size_t max)
 		if (i != w->slot && w->inbox_send[i] != -1 &&
 		    __atomic_load_n(&shm->slots[i].active, __ATOMIC_ACQUIRE) &&
 		    shm->slots[i].pid != 0 &&
-		    shm->slots[i].generation == newest)
-			targets[n++] = w->inbox_send[i];
+		    shm->slots[i].generation == newest &&
+		    (!ready || __atomic_load_n(&shm->slots[i].ready,
+		    __ATOMIC_ACQUIRE)))
+			targets[n++] = i;
 	return n;
+}
+
+/* Ask for an event when the full inboxes of targets have room again.
+ * Edge-triggered: an inbox we are not waiting on wakes us once, harmlessly;
+ * one that has room already when added reports it at once. */
+static void
+worker_handoff_watch(struct worker *w, const unsigned int *targets,
+    size_t ntargets)
+{
+	struct epoll_event	 ev;
+	size_t			 k;
+
+	for (k = 0; k < ntargets; k++) {
+		if (w->handoff_watched[targets[k]])
+			continue;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLOUT | EPOLLET;
+		ev.data.ptr = &w->handoff_kind;
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD,
+		    w->inbox_send[targets[k]], &ev) == -1) {
+			log_warn("epoll_ctl inbox %u", targets[k]);
+			continue;	/* the tick retries */
+		}
+		w->handoff_watched[targets[k]] = 1;
+	}
 }
 
 /*
  * Hand every stream at a frame boundary to the new generation, round robin
  * over its workers.  The epoll registration goes first: the socket lives on
  * in the new worker, so closing ours would not drop it from our epoll set.
- * A full inbox ends the round (the next tick goes on); a hard error ends
- * that stream here, with retry:, at once.
+ * Every inbox full ends the round until one has room (or the next tick);
+ * a hard error ends that stream here, with retry:, at once.
  */
 static size_t
 worker_handoff(struct worker *w)
 {
 	struct handoff_state	 st;
 	struct conn		*c, *next;
-	int			 targets[WORKER_HANDOFF_TARGETS];
+	unsigned int		 targets[WORKER_HANDOFF_TARGETS];
 	size_t			 ntargets, handed = 0, k;
 	int			 t, sent;
 
-	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS);
+	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS,
+	    1);
 	if (ntargets == 0)
 		return 0;
 	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
@@ -338,7 +371,8 @@ worker_handoff(struct worker *w)
 			continue;
 		sent = 0;
 		for (k = 0; k < ntargets && !sent; k++) {
-			t = targets[w->handoff_next++ % ntargets];
+			t = w->inbox_send[targets[w->handoff_next++ %
+			    ntargets]];
 			if (handoff_send(t, c->fd, &st) == 0)
 				sent = 1;
 			else if (errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -350,15 +384,20 @@ worker_handoff(struct worker *w)
 		}
 		if (c->state != CONN_STREAM || (c->flags & CONN_FINISH))
 			continue;
-		if (!sent)
+		if (!sent) {
+			worker_handoff_watch(w, targets, ntargets);
 			break;
+		}
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 		conn_close(&w->serve, c);
 		handed++;
 	}
-	if (handed > 0)
-		log_info("retiring: handed %zu streams to the new generation",
+	if (handed > 0) {
+		metrics_add(w->serve.slot, METRICS_STREAMS_HANDED, handed);
+		w->handoff_handed += handed;
+		log_debug("retiring: handed %zu streams to the new generation",
 		    handed);
+	}
 	return handed;
 }
 
@@ -390,14 +429,16 @@ worker_start_retire(struct worker *w)
 {
 	struct conn	*c;
 	uint32_t	 spread = (uint32_t)w->conf->reload_spread_ms, grace = 0;
-	int		 targets[1];
+	unsigned int	 targets[1];
 
 	if (w->serve.retiring || w->serve.draining)
 		return;
 	/* With a new generation to take them, streams are handed over;
 	 * the paced close is for those that cannot be. */
-	if (worker_handoff_targets(w, targets, 1) > 0)
+	if (worker_handoff_targets(w, targets, 1, 0) > 0) {
 		grace = WORKER_HANDOFF_GRACE_MS;
+		w->handoff_on = 1;
+	}
 	log_info("retiring: %s %zu streams", grace > 0 ? "handing over" :
 	    "closing", w->serve.nstreams);
 	w->serve.retiring = 1;
@@ -442,6 +483,7 @@ worker_retire_cut(struct worker *w)
 			closed++;
 		}
 	}
+	w->handoff_cut += closed;
 	if (closed > 0)
 		log_info("retiring: closed %zu streams whose clients read "
 		    "nothing, at drain_timeout", closed);
@@ -621,8 +663,10 @@ worker_setup(struct worker *w, const struct worker_params *p)
 			if (i != p->slot)
 				close(p->inbox_recv[i]);
 		close(p->inbox_send[p->slot]);
-		if ((w->inbox_send = calloc(p->nslots, sizeof(int))) == NULL)
+		if ((w->inbox_send = calloc(p->nslots, sizeof(int))) == NULL ||
+		    (w->handoff_watched = calloc(p->nslots, 1)) == NULL)
 			fatal("calloc");
+		w->handoff_kind = WORKER_KIND_HANDOFF;
 		for (i = 0; i < p->nslots; i++)
 			w->inbox_send[i] = i == p->slot ? -1 :
 			    p->inbox_send[i];
@@ -638,6 +682,8 @@ worker_setup(struct worker *w, const struct worker_params *p)
 	serve_catalog(&w->serve);
 	worker_listen(w, 1);
 	metrics_sample_memory(w->serve.slot);
+	__atomic_store_n(&w->serve.shm->slots[p->slot].ready, 1,
+	    __ATOMIC_RELEASE);
 	log_debug("started (generation %d, slot %u)", w->generation, p->slot);
 }
 
@@ -696,6 +742,10 @@ worker_main(const struct worker_params *params)
 			case WORKER_KIND_INBOX:
 				worker_adopt(w);
 				break;
+			case WORKER_KIND_HANDOFF:
+				if (w->serve.retiring && !w->serve.draining)
+					worker_handoff(w);
+				break;
 			}
 		}
 		/* One validated copy per worker, then the streams owed. */
@@ -705,6 +755,13 @@ worker_main(const struct worker_params *params)
 		conn_reap(&w->serve);
 	}
 	metrics_add(w->serve.slot, METRICS_STREAMS_DRAINED, w->serve.drained);
+	if (w->handoff_on) {
+		metrics_add(w->serve.slot, METRICS_HANDOFF_FALLBACKS,
+		    w->serve.retired + w->handoff_cut);
+		log_info("retiring: handed %zu streams to the new generation, "
+		    "closed %zu", w->handoff_handed,
+		    w->serve.retired + w->handoff_cut);
+	}
 	log_info("exiting: %zu streams ended at a frame boundary",
 	    w->serve.drained);
 	catalog_close(w->serve.cat);

@@ -44,6 +44,8 @@ enum metrics_counter {
 	METRICS_CONNECTIONS_REJECTED,
 	METRICS_AUTH_EXPIRED,
 	METRICS_JWT_REFUSED,
+	METRICS_STREAMS_HANDED,
+	METRICS_HANDOFF_FALLBACKS,
 	METRICS_COUNTERS
 };
 
@@ -51,6 +53,7 @@ struct metrics_slot {
 	pid_t		 pid;		/* 0: free */
 	int		 generation;
 	int		 active;	/* a worker runs in it (atomic) */
+	int		 ready;		/* it runs its loop: may take streams */
 	uint64_t	 conns[METRICS_CONN_KINDS];
 	uint64_t	 counters[METRICS_COUNTERS];
 	uint64_t	 jemalloc_allocated;

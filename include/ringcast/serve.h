@@ -64,6 +64,7 @@ struct serve {
 	char			*scratch;	/* frame copies, encodings */
 	size_t			 scratchsize;
 	size_t			 drained;	/* streams ended at a boundary */
+	size_t			 retired;	/* the same, by a retire */
 	struct stats		*stats;		/* stats.c; NULL until used */
 	/* Called by conn.c with each complete request (route_request). */
 	void			(*on_request)(struct serve *, struct conn *);

@@ -50,6 +50,7 @@ enum worker_kind {
 	WORKER_KIND_SIGNAL,
 	WORKER_KIND_TIMER,
 	WORKER_KIND_INBOX,
+	WORKER_KIND_HANDOFF,	/* room in an inbox we hand streams to */
 };
 
 struct worker_listener {
@@ -73,6 +74,11 @@ struct worker {
 	unsigned int		 nslots;
 	unsigned int		 slot;
 	unsigned int		 handoff_next;	/* round robin over targets */
+	uint8_t			 handoff_kind;
+	uint8_t			*handoff_watched; /* per slot: EPOLLOUT on */
+	int			 handoff_on;	/* retiring with targets */
+	size_t			 handoff_handed; /* streams handed over */
+	size_t			 handoff_cut;	/* closed at the retire bound */
 	int			 sigfd;
 	int			 timerfd;
 	struct worker_listener	*listeners;
