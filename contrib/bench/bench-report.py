@@ -383,6 +383,10 @@ def main():
       "--out /tmp/b.md   # a smoke test of some cases")
     w("```")
     w("")
+    w("Measurements made outside `make bench` (reload hand-off, per-topic "
+      "history, JWT on the connect path), each with its command, are in "
+      "[BENCHMARKS-extra.md](BENCHMARKS-extra.md).")
+    w("")
     w("## Raw results")
     w("")
     w("```")
