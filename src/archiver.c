@@ -112,8 +112,24 @@ archiver_table_load(struct archiver *a)
 		a->ntable = old;
 		return;
 	}
-	qsort(a->table, a->ntable, sizeof(*a->table), archiver_entry_cmp);
+	/* An empty table may be NULL: qsort and bsearch must not see it. */
+	if (a->ntable > 1)
+		qsort(a->table, a->ntable, sizeof(*a->table),
+		    archiver_entry_cmp);
 	a->loaded = 1;
+}
+
+/* The retention entry of topic, or NULL. */
+static struct retention_entry *
+archiver_find(struct archiver *a, uint32_t topic)
+{
+	struct retention_entry	 key;
+
+	if (a->ntable == 0)
+		return NULL;
+	key.id = topic;
+	return bsearch(&key, a->table, a->ntable, sizeof(*a->table),
+	    archiver_entry_cmp);
 }
 
 /* history_retention_fn: the topic's own retention, else the defaults. */
@@ -121,17 +137,14 @@ static int
 archiver_retention(void *arg, uint32_t topic, struct history_retention *r)
 {
 	struct archiver		*a = arg;
-	struct retention_entry	 key, *e;
+	struct retention_entry	*e;
 
-	key.id = topic;
-	e = bsearch(&key, a->table, a->ntable, sizeof(*a->table),
-	    archiver_entry_cmp);
+	e = archiver_find(a, topic);
 	if (e == NULL && !a->refreshed) {
 		/* Added since the last read: look once more. */
 		a->refreshed = 1;
 		archiver_table_load(a);
-		e = bsearch(&key, a->table, a->ntable, sizeof(*a->table),
-		    archiver_entry_cmp);
+		e = archiver_find(a, topic);
 	}
 	if (e == NULL)
 		return 0;		/* removed: its history goes */
