@@ -365,6 +365,16 @@ worker_handoff(struct worker *w)
 	    1);
 	if (ntargets == 0)
 		return 0;
+	/* Spread evenly: while a new worker is still starting (not in its
+	 * loop yet), wait for it, for up to half the grace; then hand to the
+	 * ones that are ready rather than close. */
+	if (ntargets < worker_handoff_targets(w, targets,
+	    WORKER_HANDOFF_TARGETS, 0) &&
+	    w->serve.now_ms - w->serve.retire_start_ms <
+	    WORKER_HANDOFF_GRACE_MS / 2)
+		return 0;
+	ntargets = worker_handoff_targets(w, targets, WORKER_HANDOFF_TARGETS,
+	    1);
 	for (c = TAILQ_FIRST(&w->serve.streams); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
 		if (!stream_handoff_state(&w->serve, c, &st))
