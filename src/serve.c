@@ -15,6 +15,7 @@
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/publish.h"
 #include "ringcast/route.h"
 #include "ringcast/serve.h"
 #include "ringcast/stats.h"
@@ -42,6 +43,7 @@ serve_init(struct serve *s, const struct config *conf, struct ring *ring,
 	TAILQ_INIT(&s->closed);
 	s->on_request = route_request;
 	s->on_stream_close = stream_forget;
+	s->on_wait_close = publish_forget;
 	s->iobufsize = SERVE_IOBUF;
 	s->scratchsize = conf->ring_size / 4 + 64;
 	if (s->scratchsize < 256 * 1024 + 64)

@@ -19,6 +19,7 @@
 struct catalog;
 struct config;
 struct conn;
+struct cpub;
 struct history;
 struct metrics;
 struct metrics_slot;
@@ -66,10 +67,14 @@ struct serve {
 	size_t			 drained;	/* streams ended at a boundary */
 	size_t			 retired;	/* the same, by a retire */
 	struct stats		*stats;		/* stats.c; NULL until used */
+	struct cpub		*cpub;		/* cluster publishing, or NULL */
 	/* Called by conn.c with each complete request (route_request). */
 	void			(*on_request)(struct serve *, struct conn *);
 	/* Called by conn_close for a stream, first (stream_forget). */
 	void			(*on_stream_close)(struct serve *,
+				    struct conn *);
+	/* Called by conn_close for a CONN_WAIT request (publish_forget). */
+	void			(*on_wait_close)(struct serve *,
 				    struct conn *);
 };
 
