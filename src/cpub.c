@@ -27,23 +27,32 @@
 
 #define CPUB_BUCKETS		1024
 #define CPUB_ID_MAX		64
-#define CPUB_GRACE_MS		1000	/* past nats.c's own MaxWait */
+#define CPUB_ATTEMPT_MS		1000	/* one attempt's wait for its ack */
+#define CPUB_RETRY_MS		200	/* before sending again */
 #define CPUB_REFUSED		UINT64_MAX	/* ids[]: answered, not acked */
 
 struct cpub_ack {
 	uint64_t	 token;
 	uint64_t	 index;
 	uint64_t	 seq;		/* 0: refused */
+	int		 retry;		/* refused for now: send it again */
 	char		 error[96];
 };
 
+/* A request's events are kept until acknowledged: an attempt that
+ * times out (a JetStream leader change, a reconnect) is sent again with
+ * the same message id, so JetStream stores it once. */
 struct cpub_req {
 	void			*owner;		/* NULL: forgotten */
 	uint64_t		 token;
 	uint64_t		 deadline_ms;
 	size_t			 n, answered, acked;
-	uint64_t		*ids;
-	char			 error[128];
+	uint64_t		*ids;		/* 0: awaited */
+	uint64_t		*resend_at;	/* 0: none due */
+	char			**subjects;
+	void			**bodies;
+	size_t			*lens;
+	char			 error[160];
 	LIST_ENTRY(cpub_req)	 link;
 };
 LIST_HEAD(cpub_list, cpub_req);
@@ -89,11 +98,16 @@ cpub_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae,
 	ack.index = index;
 	if (pa != NULL && pae == NULL)
 		ack.seq = pa->Sequence;
-	else
+	else {
+		ack.retry = pae == NULL || pae->Err == NATS_TIMEOUT ||
+		    pae->Err == NATS_NO_RESPONDERS ||
+		    pae->ErrCode == JSClusterNotAvailErr ||
+		    pae->ErrCode == JSClusterNotLeaderErr;
 		snprintf(ack.error, sizeof(ack.error), "%s",
 		    pae == NULL ? "no acknowledgement" : pae->ErrText != NULL &&
 		    *pae->ErrText != '\0' ? pae->ErrText :
 		    natsStatus_GetText(pae->Err));
+	}
 	pthread_mutex_lock(&cp->lock);
 	if (cp->nqueue == cp->capqueue) {
 		cap = cp->capqueue == 0 ? 64 : cp->capqueue * 2;
@@ -155,8 +169,18 @@ fail:
 static void
 cpub_req_free(struct cpub *cp, struct cpub_req *r)
 {
+	size_t	 i;
+
 	LIST_REMOVE(r, link);
 	cp->inflight--;
+	for (i = 0; r->subjects != NULL && i < r->n; i++) {
+		free(r->subjects[i]);
+		free(r->bodies[i]);
+	}
+	free(r->subjects);
+	free(r->bodies);
+	free(r->lens);
+	free(r->resend_at);
 	free(r->ids);
 	free(r);
 }
@@ -238,21 +262,84 @@ cpub_finish(struct cpub *cp, struct cpub_req *r)
 	cpub_req_free(cp, r);
 }
 
+/* Send (again) event i of r, with its message id.  0 or -1 with err. */
+static int
+cpub_send(struct cpub *cp, struct cpub_req *r, size_t i, char *err,
+    size_t errlen)
+{
+	jsPubOptions	 po;
+	natsMsg		*msg = NULL;
+	natsStatus	 s;
+	char		 id[CPUB_ID_MAX];
+
+	snprintf(id, sizeof(id), "%" PRIx64 ".%" PRIu64 ".%zu", cp->nonce,
+	    r->token, i);
+	jsPubOptions_Init(&po);
+	po.MsgId = id;
+	po.ExpectStream = cp->conf->cluster_stream;
+	po.MaxWait = cp->conf->cluster_publish_timeout_ms < CPUB_ATTEMPT_MS ?
+	    (int64_t)cp->conf->cluster_publish_timeout_ms : CPUB_ATTEMPT_MS;
+	s = natsMsg_Create(&msg, r->subjects[i], NULL, r->bodies[i],
+	    (int)r->lens[i]);
+	if (s == NATS_OK)
+		s = js_PublishMsgAsync(cp->js, &msg, &po);
+	if (s == NATS_OK)
+		return 0;
+	natsMsg_Destroy(msg);
+	snprintf(err, errlen, "%s", cluster_status_text(s));
+	return -1;
+}
+
+/* A new request of n events, copied; NULL when out of memory. */
+static struct cpub_req *
+cpub_req_new(const char *const *subjects, const void *const *bodies,
+    const size_t *lens, size_t n)
+{
+	struct cpub_req	*r;
+	size_t		 i;
+
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	r->n = n;
+	if ((r->ids = calloc(n, sizeof(*r->ids))) == NULL ||
+	    (r->resend_at = calloc(n, sizeof(*r->resend_at))) == NULL ||
+	    (r->subjects = calloc(n, sizeof(*r->subjects))) == NULL ||
+	    (r->bodies = calloc(n, sizeof(*r->bodies))) == NULL ||
+	    (r->lens = calloc(n, sizeof(*r->lens))) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		r->lens[i] = lens[i];
+		if ((r->subjects[i] = strdup(subjects[i])) == NULL ||
+		    (r->bodies[i] = malloc(lens[i] + 1)) == NULL)
+			goto fail;
+		memcpy(r->bodies[i], bodies[i], lens[i]);
+	}
+	return r;
+fail:
+	for (i = 0; r->subjects != NULL && i < n; i++) {
+		free(r->subjects[i]);
+		if (r->bodies != NULL)
+			free(r->bodies[i]);
+	}
+	free(r->subjects);
+	free(r->bodies);
+	free(r->lens);
+	free(r->resend_at);
+	free(r->ids);
+	free(r);
+	return NULL;
+}
+
 int
 cpub_publish(struct cpub *cp, void *owner, const char *const *subjects,
     const void *const *bodies, const size_t *lens, size_t n, uint64_t now_ms,
     char *err, size_t errlen)
 {
 	struct cpub_req	*r;
-	jsPubOptions	 po;
-	natsMsg		*msg;
-	natsStatus	 s;
-	uint64_t	 epoch;
-	char		 id[CPUB_ID_MAX];
+	char		 why[96];
 	size_t		 i;
 
-	epoch = __atomic_load_n(&cp->m->epoch, __ATOMIC_ACQUIRE);
-	if (epoch == 0) {
+	if (__atomic_load_n(&cp->m->epoch, __ATOMIC_ACQUIRE) == 0) {
 		snprintf(err, errlen, "the cluster's stream is not known yet");
 		return -1;
 	}
@@ -260,40 +347,22 @@ cpub_publish(struct cpub *cp, void *owner, const char *const *subjects,
 		snprintf(err, errlen, "NATS is unreachable");
 		return -1;
 	}
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->ids = calloc(n, sizeof(*r->ids))) == NULL) {
-		free(r);
+	if ((r = cpub_req_new(subjects, bodies, lens, n)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	r->owner = owner;
 	r->token = ++cp->next_token;
-	r->n = n;
-	r->deadline_ms = now_ms + cp->conf->cluster_publish_timeout_ms +
-	    CPUB_GRACE_MS;
+	r->deadline_ms = now_ms + cp->conf->cluster_publish_timeout_ms;
 	LIST_INSERT_HEAD(&cp->buckets[r->token % CPUB_BUCKETS], r, link);
 	cp->inflight++;
-	for (i = 0; i < n; i++) {
-		snprintf(id, sizeof(id), "%" PRIx64 ".%" PRIu64 ".%zu",
-		    cp->nonce, r->token, i);
-		jsPubOptions_Init(&po);
-		po.MsgId = id;
-		po.ExpectStream = cp->conf->cluster_stream;
-		po.MaxWait = (int64_t)cp->conf->cluster_publish_timeout_ms;
-		msg = NULL;
-		s = natsMsg_Create(&msg, subjects[i], NULL, bodies[i],
-		    (int)lens[i]);
-		if (s == NATS_OK)
-			s = js_PublishMsgAsync(cp->js, &msg, &po);
-		if (s != NATS_OK) {
-			natsMsg_Destroy(msg);
+	for (i = 0; i < n; i++)
+		if (cpub_send(cp, r, i, why, sizeof(why)) == -1)
 			break;
-		}
-	}
 	if (i == n)
 		return 0;
 	snprintf(r->error, sizeof(r->error), "event %zu not sent: %s", i + 1,
-	    cluster_status_text(s));
+	    why);
 	if (i == 0) {
 		/* Nothing went out: the caller answers now. */
 		snprintf(err, errlen, "%s", r->error);
@@ -320,7 +389,7 @@ cpub_forget(struct cpub *cp, void *owner)
 }
 
 void
-cpub_poll(struct cpub *cp)
+cpub_poll(struct cpub *cp, uint64_t now_ms)
 {
 	struct cpub_ack	*acks, *a;
 	struct cpub_req	*r;
@@ -343,6 +412,16 @@ cpub_poll(struct cpub *cp)
 		if ((r = cpub_find(cp, a->token)) == NULL || a->index >= r->n ||
 		    r->ids[a->index] != 0)
 			continue;	/* timed out already, or a repeat */
+		if (a->seq == 0 && a->retry) {
+			/* Sent again on a tick, until the deadline. */
+			if (r->resend_at[a->index] == 0)
+				r->resend_at[a->index] = now_ms + CPUB_RETRY_MS;
+			if (r->error[0] == '\0')
+				snprintf(r->error, sizeof(r->error), "%s",
+				    a->error);
+			continue;
+		}
+		r->resend_at[a->index] = 0;
 		r->answered++;
 		if (a->seq != 0) {
 			r->ids[a->index] = base + a->seq;
@@ -360,6 +439,24 @@ cpub_poll(struct cpub *cp)
 	cp->capspare = cap;
 }
 
+/* Send again the events of r whose retry is due, while connected. */
+static void
+cpub_resend_due(struct cpub *cp, struct cpub_req *r, uint64_t now_ms)
+{
+	char	 why[96];
+	size_t	 i;
+
+	if (!cpub_connected(cp))
+		return;
+	for (i = 0; i < r->n; i++) {
+		if (r->resend_at[i] == 0 || r->resend_at[i] > now_ms)
+			continue;
+		r->resend_at[i] = 0;
+		if (cpub_send(cp, r, i, why, sizeof(why)) == -1)
+			r->resend_at[i] = now_ms + CPUB_RETRY_MS;
+	}
+}
+
 void
 cpub_tick(struct cpub *cp, uint64_t now_ms)
 {
@@ -373,5 +470,7 @@ cpub_tick(struct cpub *cp, uint64_t now_ms)
 			next = LIST_NEXT(r, link);
 			if (r->deadline_ms <= now_ms)
 				cpub_finish(cp, r);
+			else
+				cpub_resend_due(cp, r, now_ms);
 		}
 }

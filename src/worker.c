@@ -785,7 +785,7 @@ worker_main(const struct worker_params *params)
 					worker_handoff(w);
 				break;
 			case WORKER_KIND_CLUSTER:
-				cpub_poll(w->serve.cpub);
+				cpub_poll(w->serve.cpub, w->serve.now_ms);
 				break;
 			}
 		}

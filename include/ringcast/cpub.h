@@ -46,7 +46,8 @@ void	 cpub_close(struct cpub *cp);
 int	 cpub_fd(const struct cpub *cp);
 /*
  * Send n events for owner: subjects[i] a topic's subject
- * (cluster_subject), bodies[i]/lens[i] the encoded body.  0 when under
+ * (cluster_subject), bodies[i]/lens[i] the encoded body (copied: kept
+ * until acknowledged, to send again with the same message id).  0 when under
  * way (the answer comes through done, once); -1 with a reason in err
  * when nothing could be sent (not connected, the stream's base not yet
  * known, out of memory): the caller answers 503.  If a later event of the
@@ -60,9 +61,11 @@ int	 cpub_publish(struct cpub *cp, void *owner, const char *const *subjects,
  * JetStream, but done is not called for it. */
 void	 cpub_forget(struct cpub *cp, void *owner);
 /* Collect the acknowledgements that arrived and finish the requests they
- * complete.  Never blocks. */
-void	 cpub_poll(struct cpub *cp);
-/* Finish the requests past their deadline as refused.  Call each tick. */
+ * complete; an attempt refused for now (a timeout, no leader, no
+ * responders) is sent again on a later tick.  Never blocks. */
+void	 cpub_poll(struct cpub *cp, uint64_t now_ms);
+/* Send again what is due; finish the requests past their deadline
+ * ([cluster] publish_timeout) as refused.  Call each tick. */
 void	 cpub_tick(struct cpub *cp, uint64_t now_ms);
 /* Requests in flight. */
 size_t	 cpub_inflight(const struct cpub *cp);
