@@ -21,6 +21,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #define RELAY_TICK_MS		200
 #define RELAY_CHECK_MS		1000
 #define RELAY_API_WAIT_MS	2000
+#define RELAY_STALL_MS		5000	/* behind the stream, no progress */
 
 struct relay {
 	const struct config	*conf;
@@ -51,7 +53,10 @@ struct relay {
 	natsConnection		*nc;
 	jsCtx			*js;
 	natsSubscription	*sub;
+	uint64_t		 gen;		/* of the consumer that may append */
 	struct cluster_epoch	 epoch;		/* created 0: not known */
+	uint64_t		 progress_id;	/* newest id at progress_ms */
+	uint64_t		 progress_ms;
 	char			 state[PATH_MAX];
 	uint64_t		 last_check_ms;
 	int			 conflict_said;
@@ -189,12 +194,17 @@ relay_topic(struct relay *r, const char *name)
 	return 0;
 }
 
-/* The consumer's callback (a nats.c thread): append, wake. */
+static struct relay	 relay;
+
+/* The consumer's callback (a nats.c thread): append, wake.  arg is the
+ * generation of the consumer it was subscribed for: a replaced one's
+ * messages are dropped, the new one's taken even before js_Subscribe has
+ * returned it. */
 static void
 relay_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
     void *arg)
 {
-	struct relay		*r = arg;
+	struct relay		*r = &relay;
 	jsMsgMetaData		*meta = NULL;
 	struct ring_event	 ev;
 	char			 topic[TOPIC_NAME_MAX + 1];
@@ -202,6 +212,7 @@ relay_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 	int			 len;
 
 	(void)nc;
+	(void)sub;
 	if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
 		log_warnx("a message without JetStream metadata on %s",
 		    natsMsg_GetSubject(msg));
@@ -209,7 +220,7 @@ relay_on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
 		return;
 	}
 	pthread_mutex_lock(&r->lock);
-	if (sub != r->sub) {
+	if ((uint64_t)(uintptr_t)arg != r->gen) {
 		/* A consumer being replaced (new epoch): drop. */
 		pthread_mutex_unlock(&r->lock);
 		goto done;
@@ -279,6 +290,7 @@ relay_consumer_stop(struct relay *r)
 {
 	natsSubscription	*sub = r->sub;
 
+	r->gen++;
 	if (sub == NULL)
 		return;
 	r->sub = NULL;
@@ -335,7 +347,7 @@ relay_consumer_start(struct relay *r, const struct cluster_epoch *ep)
 	    __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&r->lock);
 	s = js_Subscribe(&sub, r->js, CLUSTER_SUBJECT_PREFIX ">",
-	    relay_on_msg, r, NULL, &so, &jerr);
+	    relay_on_msg, (void *)(uintptr_t)r->gen, NULL, &so, &jerr);
 	pthread_mutex_lock(&r->lock);
 	if (s != NATS_OK) {
 		log_warnx("stream %s: cannot consume from sequence %" PRIu64
@@ -344,6 +356,8 @@ relay_consumer_start(struct relay *r, const struct cluster_epoch *ep)
 		return -1;
 	}
 	r->sub = sub;
+	r->progress_id = ring_committed(r->ring);
+	r->progress_ms = relay_clock_ms();
 	relay_set(&r->m->consuming, 1);
 	relay_set(&r->m->stream_last, ep->base + ep->last_seq);
 	log_info("stream %s: consuming from id %" PRIu64 " (base %" PRIu64
@@ -353,8 +367,24 @@ relay_consumer_start(struct relay *r, const struct cluster_epoch *ep)
 	return 0;
 }
 
+/* Is the consumer behind the stream ep without progress for a while?
+ * (nats.c's ordered consumer resets itself; this is the belt to it.) */
+static int
+relay_stalled(struct relay *r, const struct cluster_epoch *ep)
+{
+	uint64_t	 now = relay_clock_ms(), newest;
+
+	newest = ring_committed(r->ring);
+	if (newest != r->progress_id || ep->base + ep->last_seq <= newest) {
+		r->progress_id = newest;
+		r->progress_ms = now;
+		return 0;
+	}
+	return now - r->progress_ms >= RELAY_STALL_MS;
+}
+
 /* Once a second: the stream as it is now; a new epoch restarts the
- * consumer; a missing consumer is started. */
+ * consumer, and so does one stalled; a missing consumer is started. */
 static void
 relay_check(struct relay *r)
 {
@@ -377,12 +407,18 @@ relay_check(struct relay *r)
 	    __ATOMIC_RELAXED))
 		relay_set(&r->m->stream_last, ep.base + ep.last_seq);
 	pthread_mutex_lock(&r->lock);
-	if (r->sub != NULL && ep.created == r->epoch.created) {
+	if (r->sub != NULL && ep.created == r->epoch.created &&
+	    !relay_stalled(r, &ep)) {
 		pthread_mutex_unlock(&r->lock);
 		return;
 	}
-	if (r->sub != NULL || (relay_state_read(r->state, &saved_created,
-	    &saved_base) == 0 && saved_created != ep.created)) {
+	if (r->sub != NULL && ep.created == r->epoch.created)
+		log_warnx("stream %s: the consumer made no progress for %d s "
+		    "while behind the stream: starting it again",
+		    r->conf->cluster_stream, RELAY_STALL_MS / 1000);
+	else if (r->sub != NULL || (relay_state_read(r->state,
+	    &saved_created, &saved_base) == 0 &&
+	    saved_created != ep.created)) {
 		log_warnx("stream %s was made anew (base %" PRIu64 "): a new "
 		    "epoch; subscribers get a gap", r->conf->cluster_stream,
 		    ep.base);
@@ -450,7 +486,6 @@ relay_teardown(struct relay *r)
 void
 relay_main(const struct relay_params *p)
 {
-	static struct relay	 relay;
 	struct relay		*r = &relay;
 	struct timespec		 wait = { 0, RELAY_TICK_MS * 1000000L };
 	sigset_t		 set;
