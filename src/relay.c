@@ -57,6 +57,7 @@ struct relay {
 	struct cluster_epoch	 epoch;		/* created 0: not known */
 	uint64_t		 progress_id;	/* newest id at progress_ms */
 	uint64_t		 progress_ms;
+	int			 closing;	/* no "lost" at our own close */
 	char			 state[PATH_MAX];
 	uint64_t		 last_check_ms;
 	int			 conflict_said;
@@ -269,6 +270,8 @@ relay_disconnected(natsConnection *nc, void *arg)
 
 	(void)nc;
 	relay_set(&r->m->connected, 0);
+	if (__atomic_load_n(&r->closing, __ATOMIC_RELAXED))
+		return;
 	relay_count(&r->m->disconnects);
 	log_warnx("NATS connection lost: publishes get 503, streams go on "
 	    "from the ring");
@@ -474,6 +477,7 @@ relay_teardown(struct relay *r)
 	pthread_mutex_lock(&r->lock);
 	relay_consumer_stop(r);
 	pthread_mutex_unlock(&r->lock);
+	__atomic_store_n(&r->closing, 1, __ATOMIC_RELAXED);
 	relay_set(&r->m->connected, 0);
 	jsCtx_Destroy(r->js);
 	natsConnection_Close(r->nc);
