@@ -99,6 +99,7 @@ class Publisher(threading.Thread):
         self.nodes = nodes
         self.interval = interval
         self.acked = {}
+        self.ack_times = []
         self.refused = 0
         self.sent = 0
         self.bad = []
@@ -117,6 +118,7 @@ class Publisher(threading.Thread):
             self.sent += 1
             if status == 201:
                 self.acked[int(hdrs["ringcast-event-id"])] = data
+                self.ack_times.append(time.monotonic())
             elif status == 503:
                 self.refused += 1
                 if "retry-after" not in hdrs:
@@ -129,6 +131,11 @@ class Publisher(threading.Thread):
     def stop(self):
         self.halt.set()
         self.join(30)
+
+    def longest_pause(self):
+        """The longest time between two acknowledged publishes (s)."""
+        t = self.ack_times
+        return max((b - a for a, b in zip(t, t[1:])), default=0.0)
 
 
 def check_delivery(got, pub, allow_unacked=True):
@@ -220,6 +227,9 @@ def test_stream_leader_killed_mid_run(make_server, rig):
     finally:
         pub.stop()
     assert not pub.bad, pub.bad[:5]
+    print(f"FIGURE leader killed: {len(pub.acked)} acked, {pub.refused} "
+          f"refused (503), longest pause between acks "
+          f"{pub.longest_pause():.2f} s")
     for srv in (a, b):
         got = read_upto(srv, 1, max(pub.acked))
         check_delivery(got, pub)
@@ -258,6 +268,8 @@ def test_nats_down_five_seconds(make_server, rig):
     wait_consuming(b, 40)
     assert wait_for(lambda: post(a, "news", "back", 5)[0] == 201, 40), \
         a.log_text()[-3000:]
+    print(f"FIGURE NATS down 5 s: publishing again "
+          f"{time.monotonic() - t0 - 5:.2f} s after NATS was started again")
     more = [b.publish("news", f"after-{i}") for i in range(10)]
     # The stream that stayed open sees the new events, no hole, and the
     # probes that JetStream stored after all (none were acknowledged).
@@ -281,9 +293,12 @@ def test_node_restarted_catches_up(make_server, rig):
     assert read_ids(b, 5, last_id=0)[-1][0] == first[-1]
     b.stop()
     missed = [a.publish("news", f"two-{i}") for i in range(50)]
+    t0 = time.monotonic()
     b.start()
     wait_consuming(b)
     got = read_ids(b, 50, last_id=first[-1])
+    print(f"FIGURE node restarted: 50 missed events served "
+          f"{time.monotonic() - t0:.2f} s after start")
     assert got == [(i, f"two-{n}") for n, i in enumerate(missed)]
     assert b.metrics()["ringcast_cluster_gaps_total"] == 0
 
