@@ -1898,6 +1898,7 @@ struct killed {
 	int		 in_hwm;
 	int		 batch;		/* > 0: a batch of this many, dying */
 	int		 die_at;	/* ... writing this frame's id */
+	uint64_t	 at;		/* > 0: ring_append_at this id */
 };
 
 static int
@@ -1931,6 +1932,9 @@ killed_child(void *arg, int index)
 		for (i = 0; i < k->batch && i < 8; i++)
 			ev[i] = (struct ring_event){ 5, body, n };
 		ring_append_batch(k->ring, ev, (size_t)i, &seq);
+	} else if (k->at > 0) {
+		ev[0] = (struct ring_event){ 5, body, n };
+		ring_append_at(k->ring, ev, 1, k->at);
 	} else
 		ring_append(k->ring, 5, body, n, &seq);
 	return 0;	/* not reached: the append dies */
@@ -1951,7 +1955,7 @@ kill_appender(struct killed *k)
 static void
 kill_an_append(struct ring *ring, const char *text, int in_hwm)
 {
-	struct killed	 k = { ring, text, in_hwm, 0, 0 };
+	struct killed	 k = { ring, text, in_hwm, 0, 0, 0 };
 
 	kill_appender(&k);
 }
@@ -2028,7 +2032,7 @@ static void
 test_ring_recovers_writer_killed_inside_a_batch(void **state)
 {
 	struct fixture	*f = *state;
-	struct killed	 k = { NULL, "batched", 0, 6, 4 };
+	struct killed	 k = { NULL, "batched", 0, 6, 4, 0 };
 	uint64_t	 i;
 
 	open_ring(f, 64 * KB, 256, 0);
@@ -2039,6 +2043,38 @@ test_ring_recovers_writer_killed_inside_a_batch(void **state)
 	kill_appender(&k);
 	assert_recovered(f->ring, 1, 10);
 	assert_int_equal(read_status(f->ring, 13), RING_NOT_YET);
+}
+
+/* Dead inside an append_at past a hole, after the hole was made: the
+ * next seq is committed + 1 again, so what comes next must be readable
+ * (the hole is not there yet).  The old events stay evicted. */
+static void
+test_ring_recovers_writer_killed_past_a_hole(void **state)
+{
+	struct fixture		*f = *state;
+	struct killed		 k = { NULL, "past the hole", 0, 0, 0, 30 };
+	struct ring_frame	 frame;
+	uint64_t		 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 1, text_for(i));
+	k.ring = f->ring;
+	kill_appender(&k);
+	assert_int_equal(ring_committed(f->ring), 10);
+	assert_int_equal(read_status(f->ring, 30), RING_NOT_YET);
+	assert_int_equal(ring_next(f->ring, 10, NULL, 0, &frame),
+	    RING_NOT_YET);
+	assert_int_equal(append_text(f->ring, 2, "after"), 11);
+	assert_frame(f->ring, 11, 2, "after");
+	assert_true(ring_oldest(f->ring) <= 11);
+	assert_int_equal(ring_next(f->ring, 10, NULL, 0, &frame), RING_OK);
+	assert_int_equal(frame.seq, 11);
+	/* The retry of the dead append makes its hole again. */
+	assert_int_equal(ring_append_at(f->ring, &(struct ring_event){ 5,
+	    "data: x\n", 8 }, 1, 30), 0);
+	assert_int_equal(ring_oldest(f->ring), 30);
+	assert_int_equal(read_status(f->ring, 11), RING_EVICTED);
 }
 
 int
@@ -2103,6 +2139,7 @@ main(void)
 		T(test_ring_recovers_writer_killed_after_evicting),
 		T(test_ring_recovers_writer_killed_holding_the_lock),
 		T(test_ring_recovers_writer_killed_inside_a_batch),
+		T(test_ring_recovers_writer_killed_past_a_hole),
 #undef T
 	};
 
