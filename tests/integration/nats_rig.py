@@ -39,6 +39,18 @@ def nats_server_path():
     return path
 
 
+def monitor(port, path, timeout=2):
+    """GET http://127.0.0.1:<port>/path of a nats-server's monitoring
+    listener as JSON; None when it does not answer 2xx (down, paused,
+    starting, or /healthz unhealthy)."""
+    url = f"http://127.0.0.1:{port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.loads(resp.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
 class Node:
     """One nats-server: its ports, config, store and process."""
 
@@ -203,12 +215,7 @@ class NatsRig:
     def monitor(self, i, path, timeout=2):
         """GET http://127.0.0.1:<mon>/path of node i as JSON; None when the
         node does not answer (down, paused, starting)."""
-        url = f"http://127.0.0.1:{self.nodes[i].mon_port}{path}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout) as resp:
-                return json.loads(resp.read())
-        except (OSError, ValueError, urllib.error.URLError):
-            return None
+        return monitor(self.nodes[i].mon_port, path, timeout)
 
     def healthy(self, i):
         """Does node i report JetStream healthy?  Plain /healthz answers
