@@ -125,7 +125,7 @@ class NatsRig:
         return [n.proc.pid for n in self.nodes if n.running()]
 
     # -- process control -----------------------------------------------
-    def start(self, i=None, wait=True, timeout=30):
+    def start(self, i=None, wait=True, timeout=45):
         """Start node i (every node when None) on its ports and store; with
         wait, until JetStream has a meta leader that every running node
         knows (bounded: an AssertionError after timeout seconds)."""
@@ -162,7 +162,7 @@ class NatsRig:
                 raise AssertionError(f"nats-server {node.name} did not "
                                      f"stop in time:\n{self.log_text(node)}")
 
-    def restart(self, i, wait=True, timeout=30):
+    def restart(self, i, wait=True, timeout=45):
         self.stop(i)
         return self.start(i, wait=wait, timeout=timeout)
 
@@ -196,6 +196,21 @@ class NatsRig:
         """SIGTERM every node (NATS down, stores kept); start() again."""
         for i in range(len(self.nodes)):
             self.stop(i)
+
+    def down_for(self, seconds, pause=False):
+        """NATS down for seconds: every node stopped (SIGTERM; stores
+        kept) or, with pause, frozen (SIGSTOP: connections hang rather than
+        close), then started or resumed, until ready again."""
+        if pause:
+            self.pause_all()
+        else:
+            self.stop_all()
+        time.sleep(seconds)
+        if pause:
+            self.resume_all()
+        else:
+            self.start(wait=False)
+        return self.wait_ready()
 
     def cleanup(self):
         """Kill the rig's own processes (by PID) and reap them."""
@@ -253,7 +268,7 @@ class NatsRig:
         name = seen.pop()
         return None if name is None else self.index_of(name)
 
-    def wait_ready(self, timeout=30):
+    def wait_ready(self, timeout=45):
         """Every running node healthy and one agreed meta leader."""
         deadline = time.monotonic() + timeout * SLOW
         while time.monotonic() < deadline:
@@ -302,7 +317,7 @@ class NatsRig:
             return None
         return self.index_of(names.pop())
 
-    def wait_stream_leader(self, stream, timeout=30, not_index=None):
+    def wait_stream_leader(self, stream, timeout=45, not_index=None):
         """Wait until stream has a leader (other than not_index); its
         index."""
         deadline = time.monotonic() + timeout * SLOW

@@ -149,6 +149,7 @@ def test_paused_cluster_answers_nothing_then_resumes(make_nats):
     finally:
         rig.resume_all()
     rig.wait_ready()
+    rig.down_for(0.5, pause=True)
     with rig.client() as c:
         assert publish_retrying(c, "p.a") == 3
 
@@ -163,6 +164,11 @@ def test_stop_all_then_start_keeps_the_stream(make_nats):
     rig.stop_all()
     assert rig.pids() == []
     rig.start()
+    rig.wait_stream_leader("S")
+    t0 = time.monotonic()
+    rig.down_for(1)
+    assert time.monotonic() - t0 >= 1
+    assert len(rig.pids()) == 3
     rig.wait_stream_leader("S")
     with rig.client() as c:
         info = c.stream_info_api("S")
