@@ -11,6 +11,7 @@
 
 #include "ringcast/cluster.h"
 #include "ringcast/config.h"
+#include "ringcast/log.h"
 
 #define CLUSTER_BASE_TAG	"ringcast base="
 #define CLUSTER_CONNECT_MS	1000
@@ -268,6 +269,41 @@ cluster_epoch_fill(const jsStreamInfo *si, struct cluster_epoch *ep)
 	ep->last_seq = si->State.LastSeq;
 }
 
+/* Bring an existing stream's bounds and replicas to [cluster]'s, so a
+ * configuration change reaches the stream (with a reload). */
+static void
+cluster_stream_bound(jsCtx *js, const struct config *conf,
+    const jsStreamInfo *si)
+{
+	jsStreamInfo	*up = NULL;
+	jsStreamConfig	 cfg;
+	jsErrCode	 jerr = 0;
+	natsStatus	 s;
+	int64_t		 bytes, age;
+
+	if (si->Config == NULL)
+		return;
+	bytes = (int64_t)conf->cluster_max_bytes;
+	age = (int64_t)conf->cluster_max_age_ms * 1000000;
+	if (si->Config->MaxBytes == bytes && si->Config->MaxAge == age &&
+	    si->Config->Replicas == (int64_t)conf->cluster_replicas)
+		return;
+	cfg = *si->Config;
+	cfg.MaxBytes = bytes;
+	cfg.MaxAge = age;
+	cfg.Replicas = conf->cluster_replicas;
+	s = js_UpdateStream(&up, js, &cfg, NULL, &jerr);
+	if (s != NATS_OK)
+		log_warnx("stream %s: cannot apply [cluster] max_bytes, "
+		    "max_age, replicas: %s", conf->cluster_stream,
+		    cluster_status_text(s));
+	else
+		log_info("stream %s: bounds now max_bytes %lld, max_age %lld "
+		    "s, replicas %u", conf->cluster_stream, (long long)bytes,
+		    (long long)(age / 1000000000), conf->cluster_replicas);
+	jsStreamInfo_Destroy(up);
+}
+
 int
 cluster_stream_ensure(jsCtx *js, const struct config *conf, uint64_t newest,
     struct cluster_epoch *ep, char *err, size_t errlen)
@@ -282,6 +318,7 @@ cluster_stream_ensure(jsCtx *js, const struct config *conf, uint64_t newest,
 	s = js_GetStreamInfo(&si, js, conf->cluster_stream, NULL, &jerr);
 	if (s == NATS_OK) {
 		cluster_epoch_fill(si, ep);
+		cluster_stream_bound(js, conf, si);
 		jsStreamInfo_Destroy(si);
 		return 0;
 	}
@@ -299,6 +336,8 @@ cluster_stream_ensure(jsCtx *js, const struct config *conf, uint64_t newest,
 	cfg.SubjectsLen = 1;
 	cfg.Storage = js_FileStorage;
 	cfg.Replicas = conf->cluster_replicas;
+	cfg.MaxBytes = (int64_t)conf->cluster_max_bytes;
+	cfg.MaxAge = (int64_t)conf->cluster_max_age_ms * 1000000;
 	cfg.Duplicates = 120LL * 1000 * 1000 * 1000;
 	jerr = 0;
 	s = js_AddStream(&si, js, &cfg, NULL, &jerr);

@@ -112,6 +112,8 @@ struct config {
 	uint32_t		 cluster_replicas;
 	char			 cluster_credentials[PATH_MAX]; /* "": none */
 	uint64_t		 cluster_publish_timeout_ms;
+	uint64_t		 cluster_max_bytes;	/* the stream's bound */
+	uint64_t		 cluster_max_age_ms;	/* 0: none */
 
 	/* [log] */
 	char			 log_target[PATH_MAX];

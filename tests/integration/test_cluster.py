@@ -13,25 +13,21 @@ import time
 
 import pytest
 
-from nats_rig import NatsRig
 from ringcast_harness import SLOW, StreamEnded, wait_for
 
 STREAM = "RINGCAST"
 
 
 @pytest.fixture
-def rig(tmp_path):
-    r = NatsRig(tmp_path / "nats", 3)
-    r.start()
-    yield r
-    r.cleanup()
-    print(r.log_text())
+def rig(make_nats):
+    """Three nats-servers, one JetStream cluster (conftest's make_nats)."""
+    return make_nats(3)
 
 
 def make_node(make_server, rig, name, replicas=3, start=True, **extra):
     srv = make_server(start=False, sub=name, cluster={
         "nats": rig.urls(), "replicas": str(replicas),
-        "publish_timeout": "8s"}, **extra)
+        "publish_timeout": "8s", "max_bytes": "64M"}, **extra)
     srv.ctl("topic", "add", "news")
     if start:
         srv.start()
