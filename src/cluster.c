@@ -269,6 +269,16 @@ cluster_epoch_fill(const jsStreamInfo *si, struct cluster_epoch *ep)
 	ep->last_seq = si->State.LastSeq;
 }
 
+/* The window in which a resent message id is stored once: two minutes,
+ * but no longer than the stream keeps events (JetStream's rule). */
+static int64_t
+cluster_duplicates(int64_t max_age_ns)
+{
+	int64_t	 window = 120LL * 1000 * 1000 * 1000;
+
+	return max_age_ns > 0 && max_age_ns < window ? max_age_ns : window;
+}
+
 /* Bring an existing stream's bounds and replicas to [cluster]'s, so a
  * configuration change reaches the stream (with a reload). */
 static void
@@ -291,6 +301,7 @@ cluster_stream_bound(jsCtx *js, const struct config *conf,
 	cfg = *si->Config;
 	cfg.MaxBytes = bytes;
 	cfg.MaxAge = age;
+	cfg.Duplicates = cluster_duplicates(age);
 	cfg.Replicas = conf->cluster_replicas;
 	s = js_UpdateStream(&up, js, &cfg, NULL, &jerr);
 	if (s != NATS_OK)
@@ -338,7 +349,7 @@ cluster_stream_ensure(jsCtx *js, const struct config *conf, uint64_t newest,
 	cfg.Replicas = conf->cluster_replicas;
 	cfg.MaxBytes = (int64_t)conf->cluster_max_bytes;
 	cfg.MaxAge = (int64_t)conf->cluster_max_age_ms * 1000000;
-	cfg.Duplicates = 120LL * 1000 * 1000 * 1000;
+	cfg.Duplicates = cluster_duplicates(cfg.MaxAge);
 	jerr = 0;
 	s = js_AddStream(&si, js, &cfg, NULL, &jerr);
 	if (s != NATS_OK && jerr == JSStreamNameExistErr) {

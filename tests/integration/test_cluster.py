@@ -24,10 +24,12 @@ def rig(make_nats):
     return make_nats(3)
 
 
-def make_node(make_server, rig, name, replicas=3, start=True, **extra):
-    srv = make_server(start=False, sub=name, cluster={
-        "nats": rig.urls(), "replicas": str(replicas),
-        "publish_timeout": "8s", "max_bytes": "64M"}, **extra)
+def make_node(make_server, rig, name, replicas=3, start=True,
+              extra_cluster=None, **extra):
+    cluster = {"nats": rig.urls(), "replicas": str(replicas),
+               "publish_timeout": "8s", "max_bytes": "64M"}
+    cluster.update(extra_cluster or {})
+    srv = make_server(start=False, sub=name, cluster=cluster, **extra)
     srv.ctl("topic", "add", "news")
     if start:
         srv.start()
@@ -339,3 +341,33 @@ def test_single_node_without_cluster_is_unchanged(make_server):
     assert not any(k.startswith("ringcast_cluster_connected")
                    for k in srv.metrics())
     assert srv.publish("news", "x") >= 1
+
+
+def test_node_far_behind_the_stream_gets_a_gap(make_server, rig):
+    """A node down longer than the stream keeps events (max_age) cannot
+    get them: its ring records a hole, its clients are told of the gap,
+    and what follows flows without one."""
+    bound = {"max_age": "2s"}
+    a = make_node(make_server, rig, "a", extra_cluster=bound)
+    b = make_node(make_server, rig, "b", extra_cluster=bound)
+    seen = a.publish("news", "seen")
+    assert read_ids(b, 1, last_id=0) == [(seen, "seen")]
+    b.stop()
+    lost = [a.publish("news", f"lost-{i}") for i in range(20)]
+    # JetStream drops them after max_age (its sweep may lag a little).
+    with rig.client() as nc:
+        assert wait_for(lambda: b'"first_seq":%d' % (lost[-1] + 1) in
+                        nc.request(f"$JS.API.STREAM.INFO.{STREAM}", b""),
+                        20), "the stream kept its events"
+    b.start()
+    wait_consuming(b)
+    after = a.publish("news", "after")
+    assert wait_for(lambda: b.metrics()["ringcast_cluster_last_id"] >= after,
+                    10)
+    c = b.subscribe("/events/news", headers={"Last-Event-ID": str(seen)})
+    gap = c.next_event()
+    assert gap["event"] == "ringcast-gap", gap
+    ev = c.next_event()
+    assert (int(ev["id"]), ev["data"]) == (after, "after")
+    c.close()
+    assert b.metrics()["ringcast_cluster_gaps_total"] >= 1
