@@ -10,6 +10,8 @@
  */
 #include <err.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1224,7 +1226,10 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 		free(input);
 		return CTL_USAGE;
 	}
-	if ((cat = catalog_get(ctl, 0)) == NULL) {
+	/* A cluster node's catalog may be new: its topics are in the
+	 * cluster's. */
+	if ((cat = catalog_get(ctl, cluster_enabled(&ctl->conf) ?
+	    CATALOG_CREATE : 0)) == NULL) {
 		free(input);
 		return CTL_FAIL;
 	}
@@ -1244,8 +1249,95 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 	return rc;
 }
 
-/* Pull the cluster's catalog into this node's LMDB now: every current key,
- * then exit (what a node's watcher does when it starts). */
+static volatile sig_atomic_t	 follow_stop;
+
+static void
+follow_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/* The connection came back: the watcher replays the bucket. */
+static void
+follow_reconnected(natsConnection *nc, void *closure)
+{
+	struct ccat_watch	**w = closure;
+
+	(void)nc;
+	if (*w != NULL)
+		ccat_watch_reconnected(*w);
+}
+
+/*
+ * Keep this node's catalog in step with the cluster's until SIGINT or
+ * SIGTERM, through the watcher ringcastd's relay runs, printing its
+ * counters when they change: for a node without ringcastd, and to watch
+ * the watcher.  NATS may come and go meanwhile.
+ */
+static int
+cluster_follow(struct ctl *ctl)
+{
+	static struct ccat_watch	*w;
+	struct sigaction		 sa;
+	struct ccat_stats		 st, shown;
+	natsConnection			*nc = NULL;
+	jsCtx				*js = NULL;
+	char				 err[2048];
+	int				 rc = CTL_OK;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = follow_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1) {
+		warn("cluster sync: sigaction");
+		return CTL_FAIL;
+	}
+	if (cluster_connect(&ctl->conf, "ringcastctl-sync", 1, NULL,
+	    follow_reconnected, &w, &nc, err, sizeof(err)) == -1 ||
+	    cluster_jetstream(nc, NULL, NULL,
+	    (int64_t)ctl->conf.cluster_publish_timeout_ms, &js, err,
+	    sizeof(err)) == -1 ||
+	    ccat_watch_start(&w, js, &ctl->conf, err, sizeof(err)) == -1) {
+		warnx("cluster sync: %s", err);
+		rc = CTL_FAIL;
+		goto out;
+	}
+	memset(&shown, 0, sizeof(shown));
+	shown.entries = UINT64_MAX;
+	while (!follow_stop) {
+		ccat_watch_stats(w, &st);
+		if (st.entries != shown.entries || st.errors != shown.errors ||
+		    st.synced != shown.synced) {
+			printf("cluster catalog: %llu entries, %llu applied, "
+			    "%llu failed, %llu watchers, %s%s%s\n",
+			    (unsigned long long)st.entries,
+			    (unsigned long long)st.applied,
+			    (unsigned long long)st.errors,
+			    (unsigned long long)st.restarts,
+			    st.synced ? "in step" : "catching up",
+			    st.last_error[0] != '\0' ? "; last failure: " : "",
+			    st.last_error);
+			fflush(stdout);
+			shown = st;
+		}
+		poll(NULL, 0, 100);
+	}
+out:
+	ccat_watch_stop(w);
+	w = NULL;
+	jsCtx_Destroy(js);
+	if (nc != NULL) {
+		natsConnection_Close(nc);
+		natsConnection_Destroy(nc);
+	}
+	return rc;
+}
+
+/* Pull the cluster's catalog into this node's LMDB: with --once every
+ * current key, then exit (what a node's watcher does when it starts);
+ * without, follow it until told to stop. */
 static int
 cmd_cluster_sync(struct ctl *ctl, int argc, char **argv)
 {
@@ -1266,6 +1358,8 @@ cmd_cluster_sync(struct ctl *ctl, int argc, char **argv)
 		    ctl->file);
 		return CTL_USAGE;
 	}
+	if (!once)
+		return cluster_follow(ctl);
 	if (ccat_client_open(&c, &ctl->conf, err, sizeof(err)) == -1) {
 		warnx("%s", err);
 		return CTL_USAGE;
