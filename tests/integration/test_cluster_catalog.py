@@ -221,6 +221,15 @@ def test_topic_add_twice_is_refused_by_the_cluster(nodes):
     assert "already exists in the cluster" in p.stderr
     p = b.run("topic", "rm", "nothing")
     assert p.returncode == 1 and "not found in the cluster" in p.stderr
+    # A removed name may be added again, from any node.
+    a.ok("topic", "rm", "news")
+    b.ok("topic", "add", "news", "--description", "again")
+    a.ok("topic", "add", "user/*")
+    b.ok("topic", "rm", "user/*", "--members")
+    a.ok("topic", "add", "user/*", "--private")
+    a.sync()
+    assert a.topics() == {"news": ("public", "again"),
+                          "user/*": ("private,family", "")}
 
 
 def test_nats_down_changes_nothing(nats, nodes):
