@@ -6,7 +6,10 @@
  * it.  Unknown members of a value are ignored, so a newer peer's values
  * still apply.  The watcher thread owns its catalog handle and its
  * kvWatcher; the lock guards the counters and the watcher pointer (which
- * ccat_watch_stop stops from another thread).
+ * ccat_watch_stop stops from another thread).  The watcher is never made
+ * again on a reconnect: nats.c resumes its ordered consumer itself, and
+ * destroying it meanwhile races with that (a use-after-free in libnats
+ * 3.4.1 under ASan).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,7 +40,6 @@ struct ccat_watch {
 	jsCtx			*js;
 	kvWatcher		*watcher;	/* under lock */
 	int			 stop;		/* under lock */
-	int			 restart;	/* under lock */
 	struct ccat_stats	 stats;		/* under lock */
 	struct config		*conf;		/* the fields the thread reads */
 };
@@ -985,7 +987,6 @@ watch_drop(struct ccat_watch *w, kvStore **kv)
 	pthread_mutex_lock(&w->lock);
 	old = w->watcher;
 	w->watcher = NULL;
-	w->restart = 0;
 	w->stats.synced = 0;
 	pthread_mutex_unlock(&w->lock);
 	kvWatcher_Destroy(old);
@@ -1006,7 +1007,7 @@ watch_main(void *arg)
 	kvWatchOptions		 o;
 	char			 err[512];
 	natsStatus		 s;
-	int			 stop, restart;
+	int			 stop;
 
 	while (cat == NULL) {
 		if (catalog_open(&cat, w->conf->catalog_path,
@@ -1020,15 +1021,10 @@ watch_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&w->lock);
 		stop = w->stop;
-		restart = w->restart;
 		kw = w->watcher;
 		pthread_mutex_unlock(&w->lock);
 		if (stop)
 			break;
-		if (restart && kw != NULL) {
-			watch_drop(w, &kv);
-			continue;
-		}
 		if (kv == NULL && ccat_bucket_open(&kv, w->js, w->conf, err,
 		    sizeof(err)) == -1) {
 			watch_fail(w, err, NATS_OK);
@@ -1050,7 +1046,6 @@ watch_main(void *arg)
 			}
 			pthread_mutex_lock(&w->lock);
 			w->watcher = kw;
-			w->restart = 0;
 			w->stats.restarts++;
 			pthread_mutex_unlock(&w->lock);
 		}
@@ -1121,14 +1116,6 @@ ccat_watch_start(struct ccat_watch **wp, jsCtx *js, const struct config *conf,
 	}
 	*wp = w;
 	return 0;
-}
-
-void
-ccat_watch_reconnected(struct ccat_watch *w)
-{
-	pthread_mutex_lock(&w->lock);
-	w->restart = 1;
-	pthread_mutex_unlock(&w->lock);
 }
 
 void

@@ -1258,17 +1258,6 @@ follow_signal(int sig)
 	follow_stop = 1;
 }
 
-/* The connection came back: the watcher replays the bucket. */
-static void
-follow_reconnected(natsConnection *nc, void *closure)
-{
-	struct ccat_watch	**w = closure;
-
-	(void)nc;
-	if (*w != NULL)
-		ccat_watch_reconnected(*w);
-}
-
 /*
  * Keep this node's catalog in step with the cluster's until SIGINT or
  * SIGTERM, through the watcher ringcastd's relay runs, printing its
@@ -1278,7 +1267,7 @@ follow_reconnected(natsConnection *nc, void *closure)
 static int
 cluster_follow(struct ctl *ctl)
 {
-	static struct ccat_watch	*w;
+	struct ccat_watch		*w = NULL;
 	struct sigaction		 sa;
 	struct ccat_stats		 st, shown;
 	natsConnection			*nc = NULL;
@@ -1294,8 +1283,8 @@ cluster_follow(struct ctl *ctl)
 		warn("cluster sync: sigaction");
 		return CTL_FAIL;
 	}
-	if (cluster_connect(&ctl->conf, "ringcastctl-sync", 1, NULL,
-	    follow_reconnected, &w, &nc, err, sizeof(err)) == -1 ||
+	if (cluster_connect(&ctl->conf, "ringcastctl-sync", 1, NULL, NULL,
+	    NULL, &nc, err, sizeof(err)) == -1 ||
 	    cluster_jetstream(nc, NULL, NULL,
 	    (int64_t)ctl->conf.cluster_publish_timeout_ms, &js, err,
 	    sizeof(err)) == -1 ||
@@ -1326,7 +1315,6 @@ cluster_follow(struct ctl *ctl)
 	}
 out:
 	ccat_watch_stop(w);
-	w = NULL;
 	jsCtx_Destroy(js);
 	if (nc != NULL) {
 		natsConnection_Close(nc);

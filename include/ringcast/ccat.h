@@ -147,18 +147,17 @@ int	ccat_fetch_topic(jsCtx *js, const struct config *conf,
 /*
  * Start a thread that opens conf's catalog and keeps it in step with the
  * bucket: the whole bucket first, then each change.  It outlives NATS
- * outages (the watcher is made again after an error or
- * ccat_watch_reconnected).  js must outlive the watch; conf is copied.
+ * outages: nats.c's watcher (an ordered consumer) resumes after a
+ * reconnect by itself, and one that fails is made again (a replay).  js
+ * must outlive the watch; conf is copied.
  * 0, or -1 with err (pthread_create).
  */
 int	ccat_watch_start(struct ccat_watch **wp, jsCtx *js,
 	    const struct config *conf, char *err, size_t errlen);
-/* Tell the watch its connection came back: make the watcher again (a
- * replay, harmless).  Safe from a nats.c callback thread. */
-void	ccat_watch_reconnected(struct ccat_watch *w);
 /* Copy the counters (under the watch's lock). */
 void	ccat_watch_stats(struct ccat_watch *w, struct ccat_stats *st);
-/* Stop the thread, wait for it and free the watch; NULL is fine. */
+/* Stop the thread, wait for it and free the watch; NULL is fine.  May
+ * block as long as one JetStream request (the context's wait). */
 void	ccat_watch_stop(struct ccat_watch *w);
 
 #endif
