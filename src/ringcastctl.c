@@ -682,23 +682,23 @@ token_print_secret(const char *id, uint32_t rights, const char *topic,
 }
 
 /* Does the cluster know topic (or the family a member name falls in)?
- * 0 yes, 1 no, -1 with err. */
+ * 0 yes (key is the entry's), 1 no, -1 with err. */
 static int
-cluster_topic_known(struct ccat_client *c, const char *topic, char *err,
-    size_t errlen)
+cluster_topic_known(struct ccat_client *c, const char *topic, char *key,
+    size_t keylen, char *err, size_t errlen)
 {
 	struct ccat_entry	 e;
-	char			 key[CCAT_KEY_MAX], family[TOPIC_NAME_MAX + 2];
+	char			 family[TOPIC_NAME_MAX + 2];
 	size_t			 n = strlen(topic);
 	int			 rc;
 
-	ccat_key_topic(key, sizeof(key), topic);
+	ccat_key_topic(key, keylen, topic);
 	if ((rc = ccat_get(c->kv, key, &e, NULL, err, errlen)) != 1)
 		return rc;
 	if (!catalog_topic_name_valid(topic, n) ||
 	    pattern_family_of(topic, n, family, sizeof(family)) == -1)
 		return 1;
-	ccat_key_topic(key, sizeof(key), family);
+	ccat_key_topic(key, keylen, family);
 	return ccat_get(c->kv, key, &e, NULL, err, errlen);
 }
 
@@ -715,8 +715,14 @@ cluster_token_add(struct ctl *ctl, uint32_t rights, const char *topic)
 	if (cluster_open(ctl, &c) == -1)
 		return CTL_USAGE;
 	if (topic != NULL) {
-		switch (cluster_topic_known(&c, topic, err, sizeof(err))) {
+		switch (cluster_topic_known(&c, topic, key, sizeof(key), err,
+		    sizeof(err))) {
 		case 0:
+			/* This node may not have seen the topic yet. */
+			if (cluster_apply(ctl, &c, key, NULL, 0) != CTL_OK) {
+				ccat_client_close(&c);
+				return CTL_FAIL;
+			}
 			break;
 		case 1:
 			warnx("topic '%s': not found in the cluster", topic);

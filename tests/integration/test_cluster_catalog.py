@@ -213,6 +213,18 @@ def test_family_removed_with_members_everywhere(nodes):
     assert a.topics() == {}
 
 
+def test_token_made_on_a_node_that_has_not_synced(nodes):
+    """B never synced: its token on A's topic is still made and held."""
+    a, b = nodes
+    a.ok("topic", "add", "news")
+    a.ok("topic", "add", "user/*")
+    tok = b.token_add("--publish", "--topic", "news")
+    member = b.token_add("--subscribe", "--topic", "user/bob")
+    assert b.tokens() == {tok: ("publish", "news"),
+                          member: ("subscribe", "user/bob")}
+    assert set(b.topics()) == {"news", "user/*", "user/bob"}
+
+
 def test_topic_add_twice_is_refused_by_the_cluster(nodes):
     a, b = nodes
     a.ok("topic", "add", "news")
