@@ -1054,8 +1054,13 @@ watch_main(void *arg)
 		if (s == NATS_TIMEOUT)
 			continue;
 		if (s != NATS_OK) {
+			pthread_mutex_lock(&w->lock);
+			stop = w->stop;
+			pthread_mutex_unlock(&w->lock);
 			/* Stopped by ccat_watch_stop, or the consumer is gone:
 			 * make it again after a pause. */
+			if (stop)
+				break;
 			watch_fail(w, "watch", s);
 			watch_drop(w, &kv);
 			if (watch_pause(w, CCAT_RETRY_MS))

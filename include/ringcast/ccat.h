@@ -54,7 +54,8 @@ struct ccat_stats {
 	uint64_t	 entries;	/* entries seen */
 	uint64_t	 applied;	/* entries that changed the catalog */
 	uint64_t	 errors;	/* entries or calls that failed */
-	uint64_t	 restarts;	/* watchers made again */
+	uint64_t	 restarts;	/* watchers made: 1, plus one per
+					 * watcher that failed */
 	int		 synced;	/* the bucket's state was seen whole */
 	char		 last_error[256];	/* "" when none yet */
 };
