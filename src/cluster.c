@@ -13,7 +13,7 @@
 #include "ringcast/config.h"
 
 #define CLUSTER_BASE_TAG	"ringcast base="
-#define CLUSTER_CONNECT_MS	2000
+#define CLUSTER_CONNECT_MS	1000
 #define CLUSTER_RECONNECT_MS	250
 #define CLUSTER_PING_MS		2000
 
@@ -35,6 +35,39 @@ cluster_status_text(natsStatus s)
 	return natsStatus_GetText(s);
 }
 
+#define CLUSTER_SERVERS_MAX	32
+
+/* Split [cluster] nats into up to CLUSTER_SERVERS_MAX URLs in buf (the
+ * config checked their form).  Returns how many. */
+static int
+cluster_servers(const char *list, char *buf, size_t len, const char **urls)
+{
+	char	*p, *tok, *end;
+	int	 n = 0;
+
+	if (strlcpy(buf, list, len) >= len)
+		return 0;
+	for (p = buf; (tok = strsep(&p, ",")) != NULL &&
+	    n < CLUSTER_SERVERS_MAX;) {
+		tok += strspn(tok, " \t");
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok != '\0')
+			urls[n++] = tok;
+	}
+	return n;
+}
+
+/* With no connected callback, nats.c retries a failed first connect
+ * inside natsConnection_Connect, forever: a daemon must not block there. */
+static void
+cluster_connected_noop(natsConnection *nc, void *closure)
+{
+	(void)nc;
+	(void)closure;
+}
+
 int
 cluster_connect(const struct config *conf, const char *name, int persistent,
     natsConnectionHandler disconnected, natsConnectionHandler reconnected,
@@ -42,11 +75,20 @@ cluster_connect(const struct config *conf, const char *name, int persistent,
 {
 	natsOptions	*opts = NULL;
 	natsStatus	 s;
+	const char	*urls[CLUSTER_SERVERS_MAX];
+	char		 buf[sizeof(conf->cluster_nats)];
+	int		 n;
 
 	*ncp = NULL;
+	/* nats.c 3.4 takes one URL in SetURL: a list goes to SetServers. */
+	if ((n = cluster_servers(conf->cluster_nats, buf, sizeof(buf),
+	    urls)) == 0) {
+		snprintf(err, errlen, "[cluster] nats: no server");
+		return -1;
+	}
 	s = natsOptions_Create(&opts);
 	if (s == NATS_OK)
-		s = natsOptions_SetURL(opts, conf->cluster_nats);
+		s = natsOptions_SetServers(opts, urls, n);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(opts, name);
 	if (s == NATS_OK)
@@ -65,7 +107,8 @@ cluster_connect(const struct config *conf, const char *name, int persistent,
 			    CLUSTER_RECONNECT_MS);
 		if (s == NATS_OK)
 			s = natsOptions_SetRetryOnFailedConnect(opts, true,
-			    reconnected, closure);
+			    reconnected != NULL ? reconnected :
+			    cluster_connected_noop, closure);
 	}
 	if (s == NATS_OK && disconnected != NULL)
 		s = natsOptions_SetDisconnectedCB(opts, disconnected, closure);

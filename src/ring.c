@@ -369,7 +369,10 @@ ring_header_check(const char *path, const struct ring_header *hdr,
  * again (it was never visible), and head is recomputed from the committed
  * record, since the dead writer moved it past frames it never committed.
  * tail and oldest stay where the dead writer put them: both only grow, and
- * the bytes below its tail may be half-overwritten.  Idempotent.
+ * the bytes below its tail may be half-overwritten.  But oldest comes back
+ * to committed + 1 if a ring_append_at died after making its hole
+ * (ring_skip_to): those seqs were never visible, and the next append,
+ * committed + 1, must be readable.  Idempotent.
  */
 static void
 ring_recover(struct ring *ring)
@@ -385,6 +388,8 @@ ring_recover(struct ring *ring)
 			break;
 		STORE_RELEASE(&slot->seq, 0);
 	}
+	if (LOAD_RELAXED(&hdr->oldest) > committed + 1)
+		STORE_RELEASE(&hdr->oldest, committed + 1);
 	slot = &ring->slots[committed % ring->nslots];
 	if (committed >= hdr->first_seq &&
 	    LOAD_RELAXED(&slot->seq) == committed)
