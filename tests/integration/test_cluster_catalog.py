@@ -2,26 +2,18 @@
 node A goes to the JetStream key-value bucket first and reaches node B's
 own LMDB catalog (here through `ringcastctl cluster sync --once`, what a
 node's watcher does when it starts); a node synced later catches up; with
-NATS away nothing changes anywhere.  One nats-server with JetStream on a
-free loopback port in tmp_path, stopped by PID; two nodes are two configs
-with their own ring and catalog."""
+NATS away nothing changes anywhere.  One nats-server with JetStream
+(nats_rig, the make_nats fixture); two nodes are two configs with their
+own ring and catalog."""
 
-import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import time
 
 import pytest
 
-from ringcast_harness import RINGCASTCTL, SLOW, free_port
-
-NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
-
-pytestmark = pytest.mark.skipif(not os.path.exists(NATS_SERVER),
-                                reason="nats-server is not installed")
+from ringcast_harness import RINGCASTCTL, SLOW
 
 CONFIG = """\
 [server]
@@ -41,43 +33,7 @@ publish_timeout = 5s
 """
 
 
-class Nats:
-    """One nats-server with JetStream, its store under tmp."""
-
-    def __init__(self, tmp):
-        self.port = free_port()
-        self.url = f"nats://127.0.0.1:{self.port}"
-        self.store = tmp / "js"
-        self.log = tmp / "nats.log"
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(self.port),
-             "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
-        deadline = time.monotonic() + 10 * SLOW
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.5):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("nats-server did not listen:\n"
-                             + self.log.read_text())
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-class Node:
+class CtlNode:
     """ringcastctl against one node's config."""
 
     def __init__(self, tmp, name, url):
@@ -129,15 +85,15 @@ class Node:
 
 
 @pytest.fixture
-def nats(tmp_path):
-    n = Nats(tmp_path).start()
-    yield n
-    n.stop()
+def nats(make_nats):
+    """One nats-server with JetStream (nats_rig.NatsRig)."""
+    return make_nats(1)
 
 
 @pytest.fixture
 def nodes(tmp_path, nats):
-    return (Node(tmp_path, "a", nats.url), Node(tmp_path, "b", nats.url))
+    return (CtlNode(tmp_path, "a", nats.urls()),
+            CtlNode(tmp_path, "b", nats.urls()))
 
 
 def test_changes_on_a_reach_b(nodes):
@@ -189,7 +145,7 @@ def test_a_node_synced_later_catches_up(tmp_path, nats, nodes):
     a.ok("topic", "rm", "gone")
     a.ok("topic", "add", "later", "--description", "after")
 
-    c = Node(tmp_path, "c", nats.url)
+    c = CtlNode(tmp_path, "c", nats.urls())
     out = c.sync()
     assert "0 failed" in out
     assert c.topics() == {"news": ("public", ""), "later": ("public", "after")}
@@ -244,21 +200,36 @@ def test_topic_add_twice_is_refused_by_the_cluster(nodes):
                           "user/*": ("private,family", "")}
 
 
-def test_nats_down_changes_nothing(nats, nodes):
+CHANGES = (("topic", "add", "other"), ("topic", "rm", "news"),
+           ("topic", "set", "news", "--keep", "3"),
+           ("token", "add", "--publish", "--all"), ("token", "rm",
+                                                     "0123456789ab"))
+
+
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
+def test_nats_away_changes_nothing(nats, nodes, how):
+    """Stopped (connections refused) or frozen by SIGSTOP (connections
+    hang): every change exits 1 and says so, and no catalog changes."""
     a, _ = nodes
     a.ok("topic", "add", "news")
     before = (a.topics(), a.tokens())
-    nats.stop()
-    for args in (("topic", "add", "other"), ("topic", "rm", "news"),
-                 ("topic", "set", "news", "--keep", "3"),
-                 ("token", "add", "--publish", "--all")):
-        p = a.run(*args)
-        assert p.returncode == 1, (args, p.stderr)
-        assert f"cluster unreachable at {nats.url}: " in p.stderr
-        assert "nothing was changed" in p.stderr
-    assert (a.topics(), a.tokens()) == before
-    # Reading commands stay local.
-    assert "news" in a.ok("topic", "show", "news")
+    if how == "stopped":
+        nats.stop_all()
+    else:
+        nats.pause_all()
+    try:
+        for args in CHANGES:
+            t0 = time.monotonic()
+            p = a.run(*args)
+            assert p.returncode == 1, (args, p.stderr)
+            assert f"cluster unreachable at {nats.urls()}: " in p.stderr
+            assert "nothing was changed" in p.stderr
+            assert time.monotonic() - t0 < 10 * SLOW
+        assert (a.topics(), a.tokens()) == before
+        # Reading commands stay local.
+        assert "news" in a.ok("topic", "show", "news")
+    finally:
+        nats.resume_all()
 
 
 def test_publish_goes_to_jetstream(nodes):
@@ -274,7 +245,7 @@ def test_publish_goes_to_jetstream(nodes):
 
 
 def test_cluster_sync_needs_a_cluster(tmp_path):
-    n = Node(tmp_path, "single", "")
+    n = CtlNode(tmp_path, "single", "")
     p = n.run("cluster", "sync", "--once")
     assert p.returncode == 1
     assert "[cluster] nats is not set" in p.stderr
@@ -303,8 +274,9 @@ def test_watcher_follows_through_a_nats_restart(tmp_path, nats, nodes):
                  lambda: "news" in b.topics(missing_ok=True))
         a.ok("topic", "add", "second")
         wait_for("a change on B", lambda: "second" in b.topics())
-        nats.stop()
-        wait_for("the watcher to notice", lambda: follow.poll() is None)
+        nats.stop_all()
+        time.sleep(1)
+        assert follow.poll() is None, out.read_text()
         nats.start()
         a.ok("topic", "add", "third", "--private")
         a.ok("topic", "rm", "news")
