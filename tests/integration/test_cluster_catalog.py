@@ -62,7 +62,10 @@ class CtlNode:
         """name -> (flags, description) of `topic list --members`; with
         missing_ok, {} while the catalog is not there yet."""
         p = self.run("topic", "list", "--members")
-        if missing_ok and p.returncode != 0 and "mdb_env_open" in p.stderr:
+        # The watcher may be making the catalog right now.
+        if missing_ok and p.returncode != 0 and (
+                "mdb_env_open" in p.stderr or
+                "not initialized" in p.stderr):
             return {}
         assert p.returncode == 0, p.stderr
         rows = {}
@@ -251,13 +254,14 @@ def test_cluster_sync_needs_a_cluster(tmp_path):
     assert "[cluster] nats is not set" in p.stderr
 
 
-def wait_for(what, fn, timeout=10):
+def wait_for(what, fn, timeout=10, log=None):
     deadline = time.monotonic() + timeout * SLOW
     while time.monotonic() < deadline:
         if fn():
             return
         time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise AssertionError(f"timed out waiting for {what}"
+                         + (f":\n{log.read_text()}" if log else ""))
 
 
 def test_watcher_follows_through_a_nats_restart(tmp_path, nats, nodes):
@@ -271,9 +275,9 @@ def test_watcher_follows_through_a_nats_restart(tmp_path, nats, nodes):
         stdout=open(out, "w"), stderr=subprocess.STDOUT)
     try:
         wait_for("the bucket on B",
-                 lambda: "news" in b.topics(missing_ok=True))
+                 lambda: "news" in b.topics(missing_ok=True), log=out)
         a.ok("topic", "add", "second")
-        wait_for("a change on B", lambda: "second" in b.topics())
+        wait_for("a change on B", lambda: "second" in b.topics(), log=out)
         nats.stop_all()
         time.sleep(1)
         assert follow.poll() is None, out.read_text()
@@ -282,7 +286,8 @@ def test_watcher_follows_through_a_nats_restart(tmp_path, nats, nodes):
         a.ok("topic", "rm", "news")
         wait_for("changes after the restart on B",
                  lambda: b.topics() == {"second": ("public", ""),
-                                        "third": ("private", "")})
+                                        "third": ("private", "")},
+                 log=out)
     finally:
         follow.send_signal(signal.SIGTERM)
         try:
