@@ -777,6 +777,81 @@ catalog_topic_set_retention(struct catalog *cat, const char *name,
 	return CATALOG_FOUND;
 }
 
+/* Are a and b the same object to a cluster peer: all but id and created? */
+static int
+topic_same(const struct catalog_topic *a, const struct catalog_topic *b)
+{
+	return a->flags == b->flags && a->keep == b->keep &&
+	    a->max_age_ms == b->max_age_ms &&
+	    strcmp(a->description, b->description) == 0;
+}
+
+enum catalog_result
+catalog_topic_put(struct catalog *cat, const struct catalog_topic *want,
+    int *changed)
+{
+	MDB_txn			*txn;
+	struct catalog_topic	 t, cur;
+	enum catalog_result	 res;
+	unsigned char		 buf[TOPIC_RECORD_MIN + TOPIC_DESC_MAX +
+				    TOPIC_RETENTION_LEN];
+	size_t			 len = strnlen(want->name, sizeof(want->name));
+	uint32_t		 family;
+
+	if (changed != NULL)
+		*changed = 0;
+	if (len > TOPIC_NAME_MAX || !pattern_valid(want->name, len) ||
+	    !catalog_topic_description_valid(want->description,
+	    strnlen(want->description, sizeof(want->description))) ||
+	    strnlen(want->description, sizeof(want->description)) >
+	    TOPIC_DESC_MAX) {
+		catalog_failx(cat, "topic of %zu bytes: invalid name or "
+		    "description", len);
+		errno = EINVAL;
+		return CATALOG_ERROR;
+	}
+	family = pattern_is_family(want->name, len) ? CATALOG_TOPIC_FAMILY : 0;
+	if ((want->flags & ~(uint32_t)(CATALOG_TOPIC_PRIVATE |
+	    CATALOG_TOPIC_FAMILY)) ||
+	    (want->flags & CATALOG_TOPIC_FAMILY) != family) {
+		catalog_failx(cat, "topic '%s': bad flags %#x", want->name,
+		    (unsigned int)want->flags);
+		errno = EINVAL;
+		return CATALOG_ERROR;
+	}
+	t = *want;
+	t.id = 0;
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	res = topic_get(cat, txn, t.name, len, &cur);
+	if (res == CATALOG_FOUND && topic_same(&cur, &t)) {
+		mdb_txn_abort(txn);
+		return CATALOG_FOUND;
+	}
+	if (res == CATALOG_FOUND) {
+		/* Its id is this node's: events and tokens refer to it. */
+		t.id = cur.id;
+		t.created = cur.created;
+		if (db_put(cat, txn, cat->topics, t.name, len, buf,
+		    topic_encode(&t, buf)) == -1 ||
+		    ((cur.flags & CATALOG_TOPIC_MEMBER) &&
+		    member_unindex(cat, txn, cur.id) == -1))
+			goto fail;
+	} else if (res == CATALOG_NOT_FOUND) {
+		if (topic_insert(cat, txn, &t, NULL) != CATALOG_FOUND)
+			goto fail;
+	} else
+		goto fail;
+	if (txn_commit(cat, txn) == -1)
+		return CATALOG_ERROR;
+	if (changed != NULL)
+		*changed = 1;
+	return CATALOG_FOUND;
+fail:
+	mdb_txn_abort(txn);
+	return CATALOG_ERROR;
+}
+
 enum catalog_result
 catalog_topic_resolve(struct catalog *cat, const char *name, size_t len,
     int flags, struct catalog_topic *topic)
@@ -1031,8 +1106,8 @@ consttime_bcmp(const void *b1, const void *b2, size_t n)
 	return diff != 0;
 }
 
-static void
-token_hash(const char *secret, size_t len, unsigned char *hash)
+void
+catalog_token_hash(const char *secret, size_t len, unsigned char *hash)
 {
 	SHA2_CTX	 ctx;
 
@@ -1178,6 +1253,17 @@ token_find_prefix(struct catalog *cat, MDB_txn *txn,
 	return found;
 }
 
+void
+catalog_token_secret_new(char *secret, unsigned char *hash)
+{
+	unsigned char	 random[TOKEN_RANDOM_LEN];
+
+	arc4random_buf(random, sizeof(random));
+	base64url_encode(random, sizeof(random), secret);
+	explicit_bzero(random, sizeof(random));
+	catalog_token_hash(secret, TOKEN_SECRET_LEN, hash);
+}
+
 enum catalog_result
 catalog_token_add(struct catalog *cat, uint32_t rights, const char *topic,
     char *secret, struct catalog_token *token)
@@ -1185,7 +1271,6 @@ catalog_token_add(struct catalog *cat, uint32_t rights, const char *topic,
 	MDB_txn			*txn;
 	struct catalog_token	 t;
 	struct catalog_topic	 tp;
-	unsigned char		 random[TOKEN_RANDOM_LEN];
 	unsigned char		 hash[SHA256_DIGEST_LENGTH];
 	unsigned char		 rec[TOKEN_RECORD_LEN];
 	enum catalog_result	 res;
@@ -1214,13 +1299,10 @@ catalog_token_add(struct catalog *cat, uint32_t rights, const char *topic,
 	}
 	/* Public ids must be unique; a 48-bit prefix clash is retried. */
 	do {
-		arc4random_buf(random, sizeof(random));
-		base64url_encode(random, sizeof(random), secret);
-		token_hash(secret, TOKEN_SECRET_LEN, hash);
+		catalog_token_secret_new(secret, hash);
 		if ((taken = token_find_prefix(cat, txn, hash, 0)) == -1)
 			goto fail;
 	} while (taken);
-	explicit_bzero(random, sizeof(random));
 	t.rights = rights;
 	t.created = (uint64_t)time(NULL);
 	hex_encode(hash, TOKEN_ID_BYTES, t.id);
@@ -1234,8 +1316,68 @@ catalog_token_add(struct catalog *cat, uint32_t rights, const char *topic,
 		*token = t;
 	return CATALOG_FOUND;
 fail:
-	explicit_bzero(random, sizeof(random));
 	explicit_bzero(secret, TOKEN_SECRET_LEN + 1);
+	mdb_txn_abort(txn);
+	return CATALOG_ERROR;
+}
+
+enum catalog_result
+catalog_token_put(struct catalog *cat, const unsigned char *hash,
+    uint32_t rights, const char *topic, uint64_t created, int *changed)
+{
+	MDB_txn			*txn;
+	MDB_val			 old;
+	struct catalog_token	 t;
+	struct catalog_topic	 tp;
+	unsigned char		 rec[TOKEN_RECORD_LEN];
+	enum catalog_result	 res;
+	int			 wrote = 0;
+
+	if (changed != NULL)
+		*changed = 0;
+	memset(&t, 0, sizeof(t));
+	if (rights == 0 || (rights & ~(uint32_t)(CATALOG_RIGHT_PUBLISH |
+	    CATALOG_RIGHT_SUBSCRIBE))) {
+		catalog_failx(cat, "token: bad rights %#x",
+		    (unsigned int)rights);
+		errno = EINVAL;
+		return CATALOG_ERROR;
+	}
+	if (txn_begin(cat, 0, &txn) == -1)
+		return CATALOG_ERROR;
+	if (topic != NULL) {
+		res = topic_find(cat, txn, topic, strlen(topic), &tp);
+		if (res != CATALOG_FOUND) {
+			mdb_txn_abort(txn);
+			return res;
+		}
+		if (tp.id == 0) {
+			if (topic_materialise(cat, txn, &tp) == -1)
+				goto fail;
+			wrote = 1;
+		}
+		t.topic = tp.id;
+	}
+	t.rights = rights;
+	t.created = created;
+	token_encode(&t, rec);
+	res = db_get(cat, txn, cat->tokens, hash, SHA256_DIGEST_LENGTH, &old);
+	if (res == CATALOG_ERROR)
+		goto fail;
+	if (res == CATALOG_FOUND && old.mv_size == sizeof(rec) &&
+	    memcmp(old.mv_data, rec, sizeof(rec)) == 0 && !wrote) {
+		mdb_txn_abort(txn);
+		return CATALOG_FOUND;
+	}
+	if (db_put(cat, txn, cat->tokens, hash, SHA256_DIGEST_LENGTH, rec,
+	    sizeof(rec)) == -1)
+		goto fail;
+	if (txn_commit(cat, txn) == -1)
+		return CATALOG_ERROR;
+	if (changed != NULL)
+		*changed = 1;
+	return CATALOG_FOUND;
+fail:
 	mdb_txn_abort(txn);
 	return CATALOG_ERROR;
 }
@@ -1353,7 +1495,7 @@ catalog_token_check(struct catalog *cat, const char *secret, size_t len,
 	/* The length of a secret is public; only its bytes are not. */
 	if (secret == NULL || len != TOKEN_SECRET_LEN || right == 0)
 		return CATALOG_NOT_FOUND;
-	token_hash(secret, len, hash);
+	catalog_token_hash(secret, len, hash);
 	if (txn_begin(cat, MDB_RDONLY, &txn) == -1)
 		return CATALOG_ERROR;
 	if ((rc = mdb_cursor_open(txn, cat->tokens, &cur)) != 0) {

@@ -3,10 +3,15 @@
  * catalog, the ring file's state and reset, publishing from the shell.  It
  * may run beside ringcastd: LMDB serialises writers and the workers poll the
  * ring's committed seq.  Exit status: 0 done, 1 usage or not found, 2 failed
- * (check-config: 1 for a bad configuration).
+ * (check-config: 1 for a bad configuration).  With [cluster] nats, a
+ * catalog change is written to the cluster's bucket (ccat.h) first and then
+ * applied here from it, as every other node applies it; no cluster, no
+ * change (exit 1).  Reading commands stay local.
  */
 #include <err.h>
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +21,8 @@
 #include <libutil.h>
 
 #include "ringcast/catalog.h"
+#include "ringcast/ccat.h"
+#include "ringcast/cluster.h"
 #include "ringcast/config.h"
 #include "ringcast/pattern.h"
 #include "ringcast/ring.h"
@@ -57,6 +64,7 @@ usage(void)
 	    "  ring info\n"
 	    "  ring reset [--force]\n"
 	    "  publish TOPIC [--event TYPE] [DATA | -]\n"
+	    "  cluster sync [--once]\n"
 	    "  check-config\n");
 	return CTL_USAGE;
 }
@@ -158,6 +166,58 @@ catalog_get(struct ctl *ctl, int flags)
 	return cat;
 }
 
+/* Connect to the cluster's catalog for a change: 0, or -1 having said
+ * that nothing was changed (the caller exits CTL_USAGE). */
+static int
+cluster_open(struct ctl *ctl, struct ccat_client *c)
+{
+	char	 err[2048];
+
+	if (ccat_client_open(c, &ctl->conf, err, sizeof(err)) == -1) {
+		warnx("%s; nothing was changed", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A write to the cluster failed: nothing changed here either. */
+static int
+cluster_fail(struct ccat_client *c, const char *err)
+{
+	warnx("%s; nothing was changed on this node", err);
+	ccat_client_close(c);
+	return CTL_FAIL;
+}
+
+/*
+ * Apply the cluster's entry under key (value[len] and deleted when given,
+ * key's entry in the bucket when value is NULL and !deleted) to this
+ * node's catalog, as its watcher would: CTL_OK or CTL_FAIL.
+ */
+static int
+cluster_apply(struct ctl *ctl, struct ccat_client *c, const char *key,
+    const char *value, int deleted)
+{
+	struct catalog	*cat;
+	char		 err[1024];
+	int		 rc;
+
+	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
+		return CTL_FAIL;
+	if (value != NULL || deleted)
+		rc = ccat_apply(cat, key, value, value != NULL ?
+		    strlen(value) : 0, deleted, err, sizeof(err));
+	else
+		rc = ccat_sync_key(c->kv, cat, key, err, sizeof(err));
+	catalog_close(cat);
+	if (rc == -1) {
+		warnx("written to the cluster, but not yet here (the node's "
+		    "watcher will retry): %s", err);
+		return CTL_FAIL;
+	}
+	return CTL_OK;
+}
+
 /* Is name a topic name or, with patterns, a family pattern?  0 or -1. */
 static int
 topic_name_check(const char *name, int patterns)
@@ -237,6 +297,48 @@ retention_print(const struct catalog_topic *t)
 }
 
 static int
+cluster_topic_add(struct ctl *ctl, const char *name, int private,
+    const char *desc, uint32_t keep, uint64_t max_age_ms)
+{
+	struct ccat_client	 c;
+	struct catalog_topic	 t;
+	struct catalog		*cat;
+	char			 key[CCAT_KEY_MAX], err[1024];
+	int			 rc;
+
+	memset(&t, 0, sizeof(t));
+	strlcpy(t.name, name, sizeof(t.name));
+	strlcpy(t.description, desc, sizeof(t.description));
+	t.flags = (private ? CATALOG_TOPIC_PRIVATE : 0) |
+	    (pattern_is_family(name, strlen(name)) ? CATALOG_TOPIC_FAMILY : 0);
+	t.keep = keep;
+	t.max_age_ms = max_age_ms;
+	t.created = (uint64_t)time(NULL);
+	if (cluster_open(ctl, &c) == -1)
+		return CTL_USAGE;
+	switch (ccat_publish_topic(c.kv, &t, 0, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		warnx("topic '%s': already exists in the cluster", name);
+		ccat_client_close(&c);
+		return CTL_USAGE;
+	default:
+		return cluster_fail(&c, err);
+	}
+	ccat_key_topic(key, sizeof(key), name);
+	rc = cluster_apply(ctl, &c, key, NULL, 0);
+	ccat_client_close(&c);
+	if (rc == CTL_OK && (cat = catalog_get(ctl, CATALOG_RDONLY)) != NULL) {
+		if (catalog_topic_lookup(cat, name, strlen(name), &t) ==
+		    CATALOG_FOUND)
+			topic_print_line(NULL, &t);
+		catalog_close(cat);
+	}
+	return rc;
+}
+
+static int
 cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 {
 	struct catalog		*cat;
@@ -265,6 +367,9 @@ cmd_topic_add(struct ctl *ctl, int argc, char **argv)
 		    "control characters", pos[0], TOPIC_DESC_MAX);
 		return CTL_USAGE;
 	}
+	if (cluster_enabled(&ctl->conf))
+		return cluster_topic_add(ctl, pos[0], private, desc, keep_n,
+		    max_age_ms);
 	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
 		return CTL_FAIL;
 	switch (catalog_topic_add_retention(cat, pos[0],
@@ -304,6 +409,46 @@ result_status(struct catalog *cat, enum catalog_result res, const char *what,
 }
 
 static int
+cluster_topic_rm(struct ctl *ctl, const char *name, int members, int family)
+{
+	struct ccat_client	 c;
+	struct ccat_entry	 e;
+	char			 key[CCAT_KEY_MAX], err[1024];
+	int			 rc;
+
+	if (cluster_open(ctl, &c) == -1)
+		return CTL_USAGE;
+	ccat_key_topic(key, sizeof(key), name);
+	switch (ccat_get(c.kv, key, &e, NULL, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		warnx("topic '%s': not found in the cluster", name);
+		ccat_client_close(&c);
+		return CTL_USAGE;
+	default:
+		return cluster_fail(&c, err);
+	}
+	if (ccat_publish_topic_remove(&c, name, members, err,
+	    sizeof(err)) == -1)
+		return cluster_fail(&c, err);
+	rc = cluster_apply(ctl, &c, key, members ? "{\"members\":true}" :
+	    NULL, 1);
+	ccat_client_close(&c);
+	if (rc == CTL_OK && members)
+		printf("family %s removed on every node, with its tokens and "
+		    "members\n", name);
+	else if (rc == CTL_OK && family)
+		printf("family %s removed on every node, with its tokens; its "
+		    "members stay (topic rm %s --members removes them)\n",
+		    name, name);
+	else if (rc == CTL_OK)
+		printf("topic %s removed on every node, with its tokens\n",
+		    name);
+	return rc;
+}
+
+static int
 cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
 {
 	struct catalog		*cat;
@@ -325,6 +470,8 @@ cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
 		    pos[0]);
 		return CTL_USAGE;
 	}
+	if (cluster_enabled(&ctl->conf))
+		return cluster_topic_rm(ctl, pos[0], members, family);
 	if ((cat = catalog_get(ctl, 0)) == NULL)
 		return CTL_FAIL;
 	rc = result_status(cat, members ? catalog_family_remove(cat, pos[0],
@@ -338,6 +485,58 @@ cmd_topic_rm(struct ctl *ctl, int argc, char **argv)
 	else if (rc == CTL_OK)
 		printf("topic %s removed, with its tokens\n", pos[0]);
 	catalog_close(cat);
+	return rc;
+}
+
+static int
+cluster_topic_set(struct ctl *ctl, const char *name, const char *keep,
+    const char *max_age)
+{
+	struct ccat_client	 c;
+	struct ccat_entry	 e;
+	struct catalog		*cat;
+	struct catalog_topic	 t;
+	char			 key[CCAT_KEY_MAX], err[1024];
+	uint64_t		 rev;
+	int			 rc;
+
+	if (cluster_open(ctl, &c) == -1)
+		return CTL_USAGE;
+	ccat_key_topic(key, sizeof(key), name);
+	switch (ccat_get(c.kv, key, &e, &rev, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		warnx("topic '%s': not found in the cluster (a family member "
+		    "takes its family's retention)", name);
+		ccat_client_close(&c);
+		return CTL_USAGE;
+	default:
+		return cluster_fail(&c, err);
+	}
+	if (retention_parse(keep, max_age, &e.topic.keep,
+	    &e.topic.max_age_ms) == -1) {
+		ccat_client_close(&c);
+		return CTL_USAGE;
+	}
+	switch (ccat_publish_topic(c.kv, &e.topic, rev, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		warnx("topic '%s': changed by someone else meanwhile; try "
+		    "again", name);
+		return cluster_fail(&c, "topic set");
+	default:
+		return cluster_fail(&c, err);
+	}
+	rc = cluster_apply(ctl, &c, key, NULL, 0);
+	ccat_client_close(&c);
+	if (rc == CTL_OK && (cat = catalog_get(ctl, CATALOG_RDONLY)) != NULL) {
+		if (catalog_topic_lookup(cat, name, strlen(name), &t) ==
+		    CATALOG_FOUND)
+			retention_print(&t);
+		catalog_close(cat);
+	}
 	return rc;
 }
 
@@ -363,6 +562,8 @@ cmd_topic_set(struct ctl *ctl, int argc, char **argv)
 	}
 	if (topic_name_check(pos[0], 1) == -1)
 		return CTL_USAGE;
+	if (cluster_enabled(&ctl->conf))
+		return cluster_topic_set(ctl, pos[0], keep, max_age);
 	if ((cat = catalog_get(ctl, 0)) == NULL)
 		return CTL_FAIL;
 	rc = result_status(cat, catalog_topic_lookup(cat, pos[0],
@@ -468,6 +669,91 @@ rights_text(uint32_t rights)
 	return "none";
 }
 
+/* Show a new token once, then forget its secret. */
+static void
+token_print_secret(const char *id, uint32_t rights, const char *topic,
+    char *secret)
+{
+	printf("id: %s\nsecret: %s\n", id, secret);
+	fprintf(stderr, "ringcastctl: token %s (%s on %s): the secret is shown "
+	    "only this once\n", id, rights_text(rights), topic != NULL ?
+	    topic : "every topic");
+	explicit_bzero(secret, TOKEN_SECRET_LEN + 1);
+}
+
+/* Does the cluster know topic (or the family a member name falls in)?
+ * 0 yes (key is the entry's), 1 no, -1 with err. */
+static int
+cluster_topic_known(struct ccat_client *c, const char *topic, char *key,
+    size_t keylen, char *err, size_t errlen)
+{
+	struct ccat_entry	 e;
+	char			 family[TOPIC_NAME_MAX + 2];
+	size_t			 n = strlen(topic);
+	int			 rc;
+
+	ccat_key_topic(key, keylen, topic);
+	if ((rc = ccat_get(c->kv, key, &e, NULL, err, errlen)) != 1)
+		return rc;
+	if (!catalog_topic_name_valid(topic, n) ||
+	    pattern_family_of(topic, n, family, sizeof(family)) == -1)
+		return 1;
+	ccat_key_topic(key, keylen, family);
+	return ccat_get(c->kv, key, &e, NULL, err, errlen);
+}
+
+static int
+cluster_token_add(struct ctl *ctl, uint32_t rights, const char *topic)
+{
+	struct ccat_client	 c;
+	unsigned char		 hash[CCAT_HASH_LEN];
+	char			 secret[TOKEN_SECRET_LEN + 1];
+	char			 id[TOKEN_ID_LEN + 1], key[CCAT_KEY_MAX];
+	char			 err[1024];
+	int			 rc, tries;
+
+	if (cluster_open(ctl, &c) == -1)
+		return CTL_USAGE;
+	if (topic != NULL) {
+		switch (cluster_topic_known(&c, topic, key, sizeof(key), err,
+		    sizeof(err))) {
+		case 0:
+			/* This node may not have seen the topic yet. */
+			if (cluster_apply(ctl, &c, key, NULL, 0) != CTL_OK) {
+				ccat_client_close(&c);
+				return CTL_FAIL;
+			}
+			break;
+		case 1:
+			warnx("topic '%s': not found in the cluster", topic);
+			ccat_client_close(&c);
+			return CTL_USAGE;
+		default:
+			return cluster_fail(&c, err);
+		}
+	}
+	/* Public ids must be unique; a 48-bit prefix clash is retried. */
+	for (tries = 0, rc = 1; rc == 1 && tries < 8; tries++) {
+		catalog_token_secret_new(secret, hash);
+		ccat_token_id(id, hash);
+		rc = ccat_publish_token(c.kv, id, hash, rights, topic,
+		    (uint64_t)time(NULL), err, sizeof(err));
+	}
+	explicit_bzero(hash, sizeof(hash));
+	if (rc != 0) {
+		explicit_bzero(secret, sizeof(secret));
+		return cluster_fail(&c, rc == 1 ? "token add: no free id" :
+		    err);
+	}
+	ccat_key_token(key, sizeof(key), id);
+	rc = cluster_apply(ctl, &c, key, NULL, 0);
+	ccat_client_close(&c);
+	/* Made in the cluster: the secret must be shown whatever happened
+	 * here, or nobody can ever use the token. */
+	token_print_secret(id, rights, topic, secret);
+	return rc;
+}
+
 static int
 cmd_token_add(struct ctl *ctl, int argc, char **argv)
 {
@@ -496,21 +782,45 @@ cmd_token_add(struct ctl *ctl, int argc, char **argv)
 	}
 	if (topic != NULL && topic_name_check(topic, 1) == -1)
 		return CTL_USAGE;
+	if (cluster_enabled(&ctl->conf))
+		return cluster_token_add(ctl, (publish ? CATALOG_RIGHT_PUBLISH :
+		    0) | (subscribe ? CATALOG_RIGHT_SUBSCRIBE : 0), topic);
 	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL)
 		return CTL_FAIL;
 	rc = result_status(cat, catalog_token_add(cat,
 	    (publish ? CATALOG_RIGHT_PUBLISH : 0) |
 	    (subscribe ? CATALOG_RIGHT_SUBSCRIBE : 0), topic, secret, &tok),
 	    "topic", topic != NULL ? topic : "*");
-	if (rc == CTL_OK) {
-		printf("id: %s\nsecret: %s\n", tok.id, secret);
-		fprintf(stderr, "ringcastctl: token %s (%s on %s): the secret "
-		    "is shown only this once\n", tok.id,
-		    rights_text(tok.rights), topic != NULL ? topic :
-		    "every topic");
-		explicit_bzero(secret, sizeof(secret));
-	}
+	if (rc == CTL_OK)
+		token_print_secret(tok.id, tok.rights, topic, secret);
 	catalog_close(cat);
+	return rc;
+}
+
+static int
+cluster_token_rm(struct ctl *ctl, const char *id)
+{
+	struct ccat_client	 c;
+	char			 key[CCAT_KEY_MAX], err[1024];
+	int			 rc;
+
+	if (cluster_open(ctl, &c) == -1)
+		return CTL_USAGE;
+	switch (ccat_publish_token_remove(c.kv, id, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		warnx("token '%s': not found in the cluster", id);
+		ccat_client_close(&c);
+		return CTL_USAGE;
+	default:
+		return cluster_fail(&c, err);
+	}
+	ccat_key_token(key, sizeof(key), id);
+	rc = cluster_apply(ctl, &c, key, NULL, 1);
+	ccat_client_close(&c);
+	if (rc == CTL_OK)
+		printf("token %s removed on every node\n", id);
 	return rc;
 }
 
@@ -523,6 +833,8 @@ cmd_token_rm(struct ctl *ctl, int argc, char **argv)
 
 	if (args_exact(argc, argv, NULL, pos, 1) == -1)
 		return usage();
+	if (cluster_enabled(&ctl->conf))
+		return cluster_token_rm(ctl, pos[0]);
 	if ((cat = catalog_get(ctl, 0)) == NULL)
 		return CTL_FAIL;
 	rc = result_status(cat, catalog_token_remove(cat, pos[0]), "token",
@@ -797,6 +1109,92 @@ out:
 	return rc;
 }
 
+/* The newest id this node holds (its ring's, else the catalog's
+ * high-water mark), for the base of a stream made now. */
+static uint64_t
+node_newest(struct ctl *ctl, struct catalog *cat)
+{
+	struct ring	*ring;
+	char		 err[PATH_MAX + 512];
+	uint64_t	 newest = 0;
+
+	if (ring_open(&ring, ctl->conf.ring_path, ctl->conf.ring_size,
+	    ctl->conf.ring_slots, 0, 0, err, sizeof(err)) == 0) {
+		newest = ring_committed(ring);
+		ring_close(ring);
+	} else if (catalog_hwm_get(cat, &newest) == CATALOG_ERROR)
+		newest = 0;
+	return newest;
+}
+
+/* Publish data[len] to JetStream as an event of topic; print its id (the
+ * stream's base + the PubAck's sequence), as every node will number it. */
+static int
+cluster_publish(struct ctl *ctl, struct catalog *cat, const char *name,
+    const char *type, const char *data, size_t len)
+{
+	struct ccat_client	 c;
+	struct cluster_epoch	 ep;
+	struct catalog_topic	 topic;
+	natsMsg			*m = NULL;
+	jsPubAck		*pa = NULL;
+	jsErrCode		 jerr = 0;
+	natsStatus		 s;
+	unsigned char		 nonce[16];
+	char			 subject[CLUSTER_SUBJECT_MAX], msgid[33];
+	char			 err[2048], *body;
+	size_t			 typelen = type != NULL ? strlen(type) : 0;
+	size_t			 size = sse_body_size(typelen, data, len), i;
+	enum catalog_result	 res;
+	int			 rc = CTL_FAIL;
+
+	if (ccat_client_open(&c, &ctl->conf, err, sizeof(err)) == -1) {
+		warnx("publish to '%s': %s; nothing was published", name, err);
+		return CTL_USAGE;
+	}
+	/* A topic this node has not seen yet may be in the cluster's
+	 * catalog already. */
+	res = catalog_topic_resolve(cat, name, strlen(name), 0, &topic);
+	if (res == CATALOG_NOT_FOUND &&
+	    ccat_fetch_topic(c.js, &ctl->conf, cat, name) == 0)
+		res = catalog_topic_resolve(cat, name, strlen(name), 0, &topic);
+	if ((rc = result_status(cat, res, "topic", name)) != CTL_OK)
+		goto out;
+	rc = CTL_FAIL;
+	if (cluster_stream_ensure(c.js, &ctl->conf, node_newest(ctl, cat), &ep,
+	    err, sizeof(err)) == -1) {
+		warnx("publish to '%s': %s", name, err);
+		goto out;
+	}
+	if (cluster_subject(subject, sizeof(subject), name) == -1 ||
+	    (body = malloc(size)) == NULL) {
+		warnx("publish to '%s': subject or memory", name);
+		goto out;
+	}
+	sse_encode_body(body, size, type, typelen, data, len);
+	arc4random_buf(nonce, sizeof(nonce));
+	for (i = 0; i < sizeof(nonce); i++)
+		snprintf(msgid + 2 * i, 3, "%02x", nonce[i]);
+	s = natsMsg_Create(&m, subject, NULL, body, (int)size);
+	if (s == NATS_OK)
+		s = natsMsgHeader_Set(m, "Nats-Msg-Id", msgid);
+	if (s == NATS_OK)
+		s = js_PublishMsg(&pa, c.js, m, NULL, &jerr);
+	free(body);
+	if (s != NATS_OK) {
+		warnx("publish to '%s': %s: %s", name, subject,
+		    cluster_status_text(s));
+		goto out;
+	}
+	printf("%llu\n", (unsigned long long)(ep.base + pa->Sequence));
+	rc = CTL_OK;
+out:
+	jsPubAck_Destroy(pa);
+	natsMsg_Destroy(m);
+	ccat_client_close(&c);
+	return rc;
+}
+
 static int
 cmd_publish(struct ctl *ctl, int argc, char **argv)
 {
@@ -834,9 +1232,18 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 		free(input);
 		return CTL_USAGE;
 	}
-	if ((cat = catalog_get(ctl, 0)) == NULL) {
+	/* A cluster node's catalog may be new: its topics are in the
+	 * cluster's. */
+	if ((cat = catalog_get(ctl, cluster_enabled(&ctl->conf) ?
+	    CATALOG_CREATE : 0)) == NULL) {
 		free(input);
 		return CTL_FAIL;
+	}
+	if (cluster_enabled(&ctl->conf)) {
+		rc = cluster_publish(ctl, cat, pos[0], type, data, len);
+		catalog_close(cat);
+		free(input);
+		return rc;
 	}
 	rc = result_status(cat, catalog_topic_resolve(cat, pos[0],
 	    strlen(pos[0]), CATALOG_RESOLVE_MATERIALISE, &topic), "topic",
@@ -846,6 +1253,130 @@ cmd_publish(struct ctl *ctl, int argc, char **argv)
 	catalog_close(cat);
 	free(input);
 	return rc;
+}
+
+static volatile sig_atomic_t	 follow_stop;
+
+static void
+follow_signal(int sig)
+{
+	(void)sig;
+	follow_stop = 1;
+}
+
+/*
+ * Keep this node's catalog in step with the cluster's until SIGINT or
+ * SIGTERM, through the watcher ringcastd's relay runs, printing its
+ * counters when they change: for a node without ringcastd, and to watch
+ * the watcher.  NATS may come and go meanwhile.
+ */
+static int
+cluster_follow(struct ctl *ctl)
+{
+	struct ccat_watch		*w = NULL;
+	struct sigaction		 sa;
+	struct ccat_stats		 st, shown;
+	natsConnection			*nc = NULL;
+	jsCtx				*js = NULL;
+	char				 err[2048];
+	int				 rc = CTL_OK;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = follow_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) == -1 ||
+	    sigaction(SIGTERM, &sa, NULL) == -1) {
+		warn("cluster sync: sigaction");
+		return CTL_FAIL;
+	}
+	if (cluster_connect(&ctl->conf, "ringcastctl-sync", 1, NULL, NULL,
+	    NULL, &nc, err, sizeof(err)) == -1 ||
+	    cluster_jetstream(nc, NULL, NULL,
+	    (int64_t)ctl->conf.cluster_publish_timeout_ms, &js, err,
+	    sizeof(err)) == -1 ||
+	    ccat_watch_start(&w, js, &ctl->conf, err, sizeof(err)) == -1) {
+		warnx("cluster sync: %s", err);
+		rc = CTL_FAIL;
+		goto out;
+	}
+	memset(&shown, 0, sizeof(shown));
+	shown.entries = UINT64_MAX;
+	while (!follow_stop) {
+		ccat_watch_stats(w, &st);
+		if (st.entries != shown.entries || st.errors != shown.errors ||
+		    st.synced != shown.synced) {
+			printf("cluster catalog: %llu entries, %llu applied, "
+			    "%llu failed, %llu watchers, %s%s%s\n",
+			    (unsigned long long)st.entries,
+			    (unsigned long long)st.applied,
+			    (unsigned long long)st.errors,
+			    (unsigned long long)st.restarts,
+			    st.synced ? "in step" : "catching up",
+			    st.last_error[0] != '\0' ? "; last failure: " : "",
+			    st.last_error);
+			fflush(stdout);
+			shown = st;
+		}
+		poll(NULL, 0, 100);
+	}
+out:
+	ccat_watch_stop(w);
+	jsCtx_Destroy(js);
+	if (nc != NULL) {
+		natsConnection_Close(nc);
+		natsConnection_Destroy(nc);
+	}
+	return rc;
+}
+
+/* Pull the cluster's catalog into this node's LMDB: with --once every
+ * current key, then exit (what a node's watcher does when it starts);
+ * without, follow it until told to stop. */
+static int
+cmd_cluster_sync(struct ctl *ctl, int argc, char **argv)
+{
+	struct ccat_client	 c;
+	struct ccat_stats	 st;
+	struct catalog		*cat;
+	char			*pos[ARGS_MAX], err[2048];
+	int			 once = 0, rc;
+	const struct opt	 opts[] = {
+		{ "--once", &once, NULL },
+		{ NULL, NULL, NULL },
+	};
+
+	if (args_exact(argc, argv, opts, pos, 0) == -1)
+		return usage();
+	if (!cluster_enabled(&ctl->conf)) {
+		warnx("cluster sync: [cluster] nats is not set in %s",
+		    ctl->file);
+		return CTL_USAGE;
+	}
+	if (!once)
+		return cluster_follow(ctl);
+	if (ccat_client_open(&c, &ctl->conf, err, sizeof(err)) == -1) {
+		warnx("%s", err);
+		return CTL_USAGE;
+	}
+	if ((cat = catalog_get(ctl, CATALOG_CREATE)) == NULL) {
+		ccat_client_close(&c);
+		return CTL_FAIL;
+	}
+	memset(&st, 0, sizeof(st));
+	rc = ccat_sync_all(c.kv, cat, (int64_t)ctl->conf.
+	    cluster_publish_timeout_ms, &st, err, sizeof(err));
+	catalog_close(cat);
+	ccat_client_close(&c);
+	printf("cluster catalog: %llu entries, %llu applied, %llu failed\n",
+	    (unsigned long long)st.entries, (unsigned long long)st.applied,
+	    (unsigned long long)st.errors);
+	if (st.errors > 0)
+		warnx("last failure: %s", st.last_error);
+	if (rc == -1) {
+		warnx("cluster sync: %s", err);
+		return CTL_FAIL;
+	}
+	return st.errors > 0 ? CTL_FAIL : CTL_OK;
 }
 
 static const struct command {
@@ -864,6 +1395,7 @@ static const struct command {
 	{ "ring", "info", cmd_ring_info },
 	{ "ring", "reset", cmd_ring_reset },
 	{ "publish", NULL, cmd_publish },
+	{ "cluster", "sync", cmd_cluster_sync },
 	{ "check-config", NULL, NULL },
 };
 

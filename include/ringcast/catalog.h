@@ -115,6 +115,16 @@ enum catalog_result catalog_family_remove(struct catalog *cat,
 int	catalog_topic_foreach(struct catalog *cat,
 	    int (*fn)(void *arg, const struct catalog_topic *topic), void *arg);
 
+/*
+ * Make the catalog hold t as a cluster peer described it (name, flags
+ * CATALOG_TOPIC_PRIVATE and CATALOG_TOPIC_FAMILY, description, retention,
+ * created): added with this node's next id when missing, rewritten in place
+ * (its id kept) when it differs, left alone when equal.  *changed (may be
+ * NULL) says whether anything was written.  CATALOG_FOUND or CATALOG_ERROR.
+ */
+enum catalog_result catalog_topic_put(struct catalog *cat,
+	    const struct catalog_topic *t, int *changed);
+
 /* Make a token with rights on topic (name, a family pattern for every member
  * of the family, or NULL for every topic).  The
  * secret (TOKEN_SECRET_LEN + 1 bytes, NUL-terminated) is written to secret
@@ -122,6 +132,21 @@ int	catalog_topic_foreach(struct catalog *cat,
  * if the topic does not exist, CATALOG_ERROR. */
 enum catalog_result catalog_token_add(struct catalog *cat, uint32_t rights,
 	    const char *topic, char *secret, struct catalog_token *token);
+/* A new secret (TOKEN_SECRET_LEN + 1 bytes) and its SHA-256 (32 bytes),
+ * nothing stored: for a token made elsewhere first (a cluster). */
+void	catalog_token_secret_new(char *secret, unsigned char *hash);
+/* The SHA-256 of secret[len] into hash (32 bytes). */
+void	catalog_token_hash(const char *secret, size_t len, unsigned char *hash);
+/*
+ * Store the token whose secret hashes to hash (32 bytes) with rights on
+ * topic (as for catalog_token_add: a name, a pattern, or NULL) and
+ * created, as a cluster peer made it; an equal token is left alone and
+ * *changed (may be NULL) says whether anything was written.
+ * CATALOG_FOUND, CATALOG_NOT_FOUND (no such topic here), CATALOG_ERROR.
+ */
+enum catalog_result catalog_token_put(struct catalog *cat,
+	    const unsigned char *hash, uint32_t rights, const char *topic,
+	    uint64_t created, int *changed);
 /* Remove the token with this public id. */
 enum catalog_result catalog_token_remove(struct catalog *cat, const char *id);
 int	catalog_token_foreach(struct catalog *cat,
