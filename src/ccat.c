@@ -42,6 +42,8 @@ struct ccat_watch {
 	int			 stop;		/* under lock */
 	struct ccat_stats	 stats;		/* under lock */
 	struct config		*conf;		/* the fields the thread reads */
+	struct catalog		*shared;	/* the caller's, or NULL */
+	pthread_mutex_t		*shared_lock;	/* held while it is written */
 };
 
 static const char	 hexdigits[] = "0123456789abcdef";
@@ -998,7 +1000,7 @@ static void *
 watch_main(void *arg)
 {
 	struct ccat_watch	*w = arg;
-	struct catalog		*cat = NULL;
+	struct catalog		*cat = w->shared;
 	struct ccat_stats	 st;
 	struct deferred		 later = { NULL, 0, 0 };
 	kvStore			*kv = NULL;
@@ -1070,11 +1072,15 @@ watch_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		st = w->stats;
 		pthread_mutex_unlock(&w->lock);
+		if (w->shared_lock != NULL)
+			pthread_mutex_lock(w->shared_lock);
 		if (ke == NULL) {
 			deferred_flush(cat, &later, &st);
 			st.synced = 1;
 		} else
 			entry_apply(cat, ke, st.synced ? NULL : &later, &st);
+		if (w->shared_lock != NULL)
+			pthread_mutex_unlock(w->shared_lock);
 		kvEntry_Destroy(ke);
 		/* Only this thread writes the counters. */
 		pthread_mutex_lock(&w->lock);
@@ -1083,13 +1089,14 @@ watch_main(void *arg)
 	}
 	watch_drop(w, &kv);
 	free(later.v);
-	catalog_close(cat);
+	if (cat != w->shared)
+		catalog_close(cat);
 	return NULL;
 }
 
 int
 ccat_watch_start(struct ccat_watch **wp, jsCtx *js, const struct config *conf,
-    char *err, size_t errlen)
+    struct catalog *cat, pthread_mutex_t *catlock, char *err, size_t errlen)
 {
 	struct ccat_watch	*w;
 	int			 rc;
@@ -1110,6 +1117,8 @@ ccat_watch_start(struct ccat_watch **wp, jsCtx *js, const struct config *conf,
 	    sizeof(w->conf->cluster_stream));
 	w->conf->cluster_replicas = conf->cluster_replicas;
 	w->js = js;
+	w->shared = cat;
+	w->shared_lock = catlock;
 	pthread_mutex_init(&w->lock, NULL);
 	if ((rc = pthread_create(&w->thread, NULL, watch_main, w)) != 0) {
 		snprintf(err, errlen, "catalog watch: pthread_create: %s",

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "ringcast/catalog.h"
+#include "ringcast/ccat.h"
 #include "ringcast/cluster.h"
 #include "ringcast/config.h"
 #include "ringcast/log.h"
@@ -53,6 +54,7 @@ struct relay {
 	natsConnection		*nc;
 	jsCtx			*js;
 	natsSubscription	*sub;
+	struct ccat_watch	*watch;		/* the catalog bucket's */
 	uint64_t		 gen;		/* of the consumer that may append */
 	struct cluster_epoch	 epoch;		/* created 0: not known */
 	uint64_t		 progress_id;	/* newest id at progress_ms */
@@ -184,7 +186,11 @@ relay_topic(struct relay *r, const char *name)
 	if (r->cat == NULL)
 		return 0;
 	res = catalog_topic_resolve(r->cat, name, strlen(name), flags, &t);
-	/* XXX ccat: fetch the topic's key from the bucket and retry. */
+	/* Not here yet: the watcher may not have seen it; ask now. */
+	if (res == CATALOG_NOT_FOUND && ccat_fetch_topic(r->js, r->conf,
+	    r->cat, name) == 0)
+		res = catalog_topic_resolve(r->cat, name, strlen(name), flags,
+		    &t);
 	if (res == CATALOG_FOUND)
 		return t.id;
 	if (res == CATALOG_ERROR)
@@ -392,10 +398,15 @@ static void
 relay_check(struct relay *r)
 {
 	struct cluster_epoch	 ep;
+	struct ccat_stats	 cs;
 	int64_t			 saved_created;
 	uint64_t		 saved_base;
 	char			 err[512];
 
+	if (r->watch != NULL) {
+		ccat_watch_stats(r->watch, &cs);
+		relay_set(&r->m->catalog_applied, cs.applied);
+	}
 	if (natsConnection_Status(r->nc) != NATS_CONN_STATUS_CONNECTED) {
 		relay_set(&r->m->connected, 0);
 		return;
@@ -468,12 +479,15 @@ relay_setup(struct relay *r, const struct relay_params *p)
 	if (cluster_jetstream(r->nc, NULL, NULL, RELAY_API_WAIT_MS, &r->js,
 	    err, sizeof(err)) == -1)
 		fatalx("%s", err);
-	/* XXX ccat: start the catalog watcher. */
+	if (r->cat != NULL && ccat_watch_start(&r->watch, r->js, r->conf,
+	    r->cat, &r->lock, err, sizeof(err)) == -1)
+		log_warnx("%s", err);
 }
 
 static void
 relay_teardown(struct relay *r)
 {
+	ccat_watch_stop(r->watch);
 	pthread_mutex_lock(&r->lock);
 	relay_consumer_stop(r);
 	pthread_mutex_unlock(&r->lock);

@@ -1294,7 +1294,8 @@ cluster_follow(struct ctl *ctl)
 	    cluster_jetstream(nc, NULL, NULL,
 	    (int64_t)ctl->conf.cluster_publish_timeout_ms, &js, err,
 	    sizeof(err)) == -1 ||
-	    ccat_watch_start(&w, js, &ctl->conf, err, sizeof(err)) == -1) {
+	    ccat_watch_start(&w, js, &ctl->conf, NULL, NULL, err,
+	    sizeof(err)) == -1) {
 		warnx("cluster sync: %s", err);
 		rc = CTL_FAIL;
 		goto out;

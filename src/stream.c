@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "ringcast/cluster.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
 #include "ringcast/handoff.h"
@@ -1054,6 +1055,24 @@ stream_resume_history(struct serve *s, struct conn *c, uint64_t last,
 	return lost > last;
 }
 
+/*
+ * In a cluster, is a Last-Event-ID past this node's newest id one the
+ * stream gave (the client read it from a node ahead of this one), not a
+ * foreign one?  Up to the stream's newest id as the relay last saw it, or
+ * within a new epoch's step of this ring: the relay brings those soon.
+ */
+static int
+stream_cluster_ahead(const struct serve *s, uint64_t committed,
+    uint64_t last)
+{
+	const struct metrics_cluster	*m = &s->shm->cluster;
+
+	if (!__atomic_load_n(&m->enabled, __ATOMIC_RELAXED))
+		return 0;
+	return last <= __atomic_load_n(&m->stream_last, __ATOMIC_RELAXED) ||
+	    last - committed < CLUSTER_BASE_STEP;
+}
+
 /* Where a stream starts, and whether to say a gap first. */
 static void
 stream_resume(struct serve *s, struct conn *c, const char *resume,
@@ -1072,6 +1091,13 @@ stream_resume(struct serve *s, struct conn *c, const char *resume,
 		return;
 	}
 	metrics_add(s->slot, METRICS_REPLAYS, 1);
+	if (sse_parse_event_id(resume, strlen(resume), &last) == 0 &&
+	    last > committed && stream_cluster_ahead(s, committed, last)) {
+		/* Seen on another node of the cluster, not here yet: the
+		 * relay brings it; go on from there. */
+		c->cursor = last;
+		return;
+	}
 	if (sse_parse_event_id(resume, strlen(resume), &last) == -1 ||
 	    last > committed) {
 		/* Malformed, or from another ring: replay what is kept. */

@@ -11,6 +11,7 @@
 #ifndef RINGCAST_CCAT_H
 #define RINGCAST_CCAT_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -146,15 +147,18 @@ int	ccat_fetch_topic(jsCtx *js, const struct config *conf,
 	    struct catalog *cat, const char *name);
 
 /*
- * Start a thread that opens conf's catalog and keeps it in step with the
- * bucket: the whole bucket first, then each change.  It outlives NATS
+ * Start a thread that keeps a catalog in step with the bucket: the whole
+ * bucket first, then each change.  The catalog is cat, written with
+ * catlock held (one LMDB environment per process: the relay shares its
+ * own), or with cat NULL one the thread opens from conf.  It outlives NATS
  * outages: nats.c's watcher (an ordered consumer) resumes after a
  * reconnect by itself, and one that fails is made again (a replay).  js
  * must outlive the watch; conf is copied.
  * 0, or -1 with err (pthread_create).
  */
 int	ccat_watch_start(struct ccat_watch **wp, jsCtx *js,
-	    const struct config *conf, char *err, size_t errlen);
+	    const struct config *conf, struct catalog *cat,
+	    pthread_mutex_t *catlock, char *err, size_t errlen);
 /* Copy the counters (under the watch's lock). */
 void	ccat_watch_stats(struct ccat_watch *w, struct ccat_stats *st);
 /* Stop the thread, wait for it and free the watch; NULL is fine.  May

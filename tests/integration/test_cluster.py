@@ -30,7 +30,12 @@ def make_node(make_server, rig, name, replicas=3, start=True,
                "publish_timeout": "8s", "max_bytes": "64M"}
     cluster.update(extra_cluster or {})
     srv = make_server(start=False, sub=name, cluster=cluster, **extra)
-    srv.ctl("topic", "add", "news")
+    # The first node adds the topic to the cluster's catalog; the others
+    # pull it, as an operator would on a new node.
+    res = srv.ctl("topic", "add", "news", check=False)
+    if res.returncode != 0:
+        assert "already exists in the cluster" in res.stderr, res.stderr
+        srv.ctl("cluster", "sync", "--once")
     if start:
         srv.start()
         wait_consuming(srv)
@@ -371,3 +376,33 @@ def test_node_far_behind_the_stream_gets_a_gap(make_server, rig):
     assert (int(ev["id"]), ev["data"]) == (after, "after")
     c.close()
     assert b.metrics()["ringcast_cluster_gaps_total"] >= 1
+
+
+def test_catalog_change_on_a_reaches_running_b(make_server, rig):
+    """ringcastctl on one node writes the cluster's catalog bucket; the
+    relay of every running node watches it into its own catalog."""
+    a = make_node(make_server, rig, "a")
+    b = make_node(make_server, rig, "b")
+    a.ctl("topic", "add", "chat", "--private")
+    secret = a.token("--topic", "chat", "--subscribe", "--publish")
+
+    def b_serves_chat():
+        status, _, _ = b.request("GET", "/topics/chat", admin=True)
+        return status == 200
+
+    assert wait_for(b_serves_chat, 10), b.log_text()[-2000:]
+    # The token made on A opens a stream on B, and a publish on A with it
+    # reaches that stream.
+    c = b.subscribe("/events/chat",
+                    headers={"Authorization": f"Bearer {secret}"})
+    assert c.status == 200
+    eid = a.publish("chat", "hi", token=secret)
+    ev = c.next_event()
+    assert (int(ev["id"]), ev["data"]) == (eid, "hi")
+    c.close()
+    assert wait_for(lambda: b.metrics()[
+        "ringcast_cluster_catalog_applied_total"] >= 2, 5), \
+        {k: v for k, v in b.metrics().items() if "cluster" in k}
+    # A removal travels too.
+    a.ctl("topic", "rm", "chat")
+    assert wait_for(lambda: not b_serves_chat(), 10)

@@ -29,6 +29,7 @@ map_size = 4M
 target = stderr
 [cluster]
 nats = {url}
+max_bytes = 64M
 publish_timeout = 5s
 """
 
