@@ -74,8 +74,14 @@ struct metrics_archiver {
 	int		 running;	/* written by the master */
 };
 
+/* Changes with the layout of struct metrics: a binary upgrade between
+ * builds whose shared state differs is refused (it takes a restart). */
+#define METRICS_LAYOUT	((uint32_t)(sizeof(struct metrics_slot) << 8 | 1))
+
 struct metrics {
 	unsigned int		 nslots;
+	int			 memfd;		/* backs the mapping */
+	uint32_t		 layout;	/* METRICS_LAYOUT */
 	struct metrics_archiver	 archiver;
 	struct metrics_slot	 slots[];
 };
@@ -83,6 +89,9 @@ struct metrics {
 /* Map the shared state for nslots workers; NULL
  * with errno set on failure.  Called by the master before any fork. */
 struct metrics *metrics_create(unsigned int nslots);
+/* Map the state of memory file fd inherited across exec (binary upgrade);
+ * NULL with errno EINVAL unless it holds nslots slots of this layout. */
+struct metrics *metrics_attach(int fd, unsigned int nslots);
 /* Zero the gauges and address counts of a slot whose worker died. */
 void	metrics_slot_reset(struct metrics_slot *slot);
 
