@@ -25,8 +25,16 @@ main(int argc, char *argv[], char *envp[])
 	struct config	 conf;
 	const char	*file = CONFIG_DEFAULT_FILE;
 	char		 err[8192];
-	int		 ch, debug = 0, test_only = 0, verbose = 0, rc;
+	char		**args;
+	int		 ch, debug = 0, test_only = 0, verbose = 0, rc, i;
 
+	/* A copy for a binary upgrade: setproctitle overwrites the
+	 * original. */
+	if ((args = calloc((size_t)argc + 1, sizeof(*args))) == NULL)
+		return 1;
+	for (i = 0; i < argc; i++)
+		if ((args[i] = strdup(argv[i])) == NULL)
+			return 1;
 	setproctitle_init(argc, argv, envp);
 	while ((ch = getopt(argc, argv, "df:nvV")) != -1) {
 		switch (ch) {
@@ -71,7 +79,11 @@ main(int argc, char *argv[], char *envp[])
 		return 1;
 	}
 	log_procname("master");
+	master_set_argv(args);
 	rc = master_run(&conf, file, debug);
 	config_free(&conf);
+	for (i = 0; i < argc; i++)
+		free(args[i]);
+	free(args);
 	return rc;
 }

@@ -7,11 +7,81 @@ no event was lost, duplicated or reordered across a reload or a restart."""
 import http.client
 import os
 import pathlib
+import selectors
 import socket
 import threading
 import time
 
 from ringcast_harness import SLOW, SSEClient, StreamEnded
+
+
+def wait_until(pred, timeout, step=0.05):
+    """Poll pred until it holds or timeout (scaled by SLOW) passes."""
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(step)
+    return pred()
+
+
+class Streams:
+    """n SSE streams on one topic, read by one selector loop: each keeps
+    the ids it saw, when each arrived, and whether its connection ended
+    (a reload or an upgrade must end none)."""
+
+    def __init__(self, port, topic, n):
+        self.clients = []
+        for _ in range(n):
+            c = SSEClient("127.0.0.1", port, f"/events/{topic}",
+                          timeout=5 * SLOW)
+            assert c.status == 200
+            c.ids, c.at, c.ended = [], [], False
+            c.local = c.sock.getsockname()
+            self.clients.append(c)
+        self.sel = selectors.DefaultSelector()
+        for c in self.clients:
+            c.sock.setblocking(False)
+            self.sel.register(c.sock, selectors.EVENT_READ, c)
+
+    def _read(self, c):
+        try:
+            while True:
+                ev = c.next_event()
+                if ev["event"] == "message":
+                    c.ids.append(int(ev["id"]))
+                    c.at.append(time.monotonic())
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (StreamEnded, OSError):
+            c.ended = True
+            self.sel.unregister(c.sock)
+
+    def pump(self, seconds):
+        """Read whatever arrives for this long (bounded)."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for key, _ in self.sel.select(0.02):
+                self._read(key.data)
+
+    def caught_up(self, last):
+        return all(c.ended or (c.ids and c.ids[-1] >= last)
+                   for c in self.clients)
+
+    def worst_gap(self, start, end):
+        """The longest wait between two events of a stream, over all
+        streams, for a wait that ends in [start, end]."""
+        worst = 0.0
+        for c in self.clients:
+            for a, b in zip(c.at, c.at[1:]):
+                if start <= b <= end:
+                    worst = max(worst, b - a)
+        return worst
+
+    def close(self):
+        for c in self.clients:
+            c.close()
+        self.sel.close()
 
 
 class ReconnectingSubscriber(threading.Thread):

@@ -1,0 +1,250 @@
+"""Issue #17, binary upgrade: SIGUSR2 to the master execs its binary again,
+which takes over the listeners, the shared state and (from the old
+workers, as on a reload) every established stream.  A few hundred streams
+and a publisher: the master's pid changes in the pidfile, the old master
+and its workers are gone within drain_timeout, no stream ends or
+reconnects, loses, duplicates or reorders an event or goes silent longer
+than 200 ms beyond the worst gap before the upgrade, and the listeners
+never refuse a connection.  A new binary that fails (exits 1, cannot be
+exec'd) leaves the old master serving, same pid, same streams."""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+from ringcast_harness import RINGCASTD, SLOW
+from ringcast_lifecycle import Publisher, Streams, alive, wait_until
+
+TOPIC = "news"
+STREAMS = int(os.environ.get(
+    "RC_UPGRADE_STREAMS", 100 if os.environ.get("RINGCAST_SANITIZED")
+    else 300))
+DRAIN = 5
+INTERVAL = 0.05
+SILENCE = 0.2
+
+
+class Dialer(threading.Thread):
+    """Open a connection to the public port every few milliseconds and ask
+    /healthz: counts answers and refusals."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.ok = 0
+        self.failed = []
+        self._halt = threading.Event()
+
+    def stop(self):
+        self._halt.set()
+
+    def run(self):
+        while not self._halt.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", self.port),
+                                              timeout=3 * SLOW) as s:
+                    s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                              b"Connection: close\r\n\r\n")
+                    head = s.recv(64)
+                if head.startswith(b"HTTP/1.1 200"):
+                    self.ok += 1
+                else:
+                    self.failed.append(head)
+            except OSError as e:
+                self.failed.append(repr(e))
+            self._halt.wait(0.01)
+
+
+def read_pid(srv):
+    try:
+        return int((srv.tmp / "ringcastd.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_master(pid, timeout=15):
+    """SIGTERM a master we did not start as a child (the new one of an
+    upgrade, whose parent exited) and wait until it is gone."""
+    if pid is None or not alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    if not wait_until(lambda: not alive(pid), timeout):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"master {pid} did not stop")
+
+
+def stop_new_master(srv, old_master, new_master):
+    """At a test's end: stop the master that took over from old_master
+    (from the pidfile if the test did not get that far); SIGKILL it and
+    its children, by PID, if it does not stop."""
+    if new_master is None:
+        new_master = read_pid(srv)
+    if new_master in (None, old_master):
+        return
+    pids = srv.child_pids(new_master) + [new_master]
+    try:
+        stop_master(new_master)
+    finally:
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def start_from(srv, binary):
+    """Start srv from another copy of ringcastd (the harness's start, with
+    a binary path of our own)."""
+    srv.proc = subprocess.Popen([str(binary), "-d", "-f", str(srv.conf)],
+                                stdout=subprocess.DEVNULL,
+                                stderr=open(srv.log, "ab"))
+    srv.wait_ready()
+
+
+def test_upgrade_keeps_every_stream_and_listener(make_server):
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    srv.start()
+    old_master = srv.proc.pid
+    assert read_pid(srv) == old_master
+    streams = Streams(srv.port, TOPIC, STREAMS)
+    pub = Publisher(srv.port, TOPIC, interval=INTERVAL)
+    dialer = Dialer(srv.port)
+    new_master = None
+    try:
+        pub.start()
+        dialer.start()
+        streams.pump(1.5)
+        old = set(srv.worker_pids()) | {srv.archiver_pid()}
+        t0 = time.monotonic()
+        srv.send_signal(signal.SIGUSR2)
+        # The old master exits once its workers have handed every stream
+        # over; the new one (its child, now an orphan) has the pidfile.
+        while srv.proc.poll() is None and \
+                time.monotonic() - t0 < (DRAIN + 5) * SLOW:
+            streams.pump(0.05)
+        t1 = time.monotonic()
+        new_master = read_pid(srv)
+        assert srv.proc.poll() == 0, \
+            "old master still running or failed:\n" + srv.log_text()
+        assert t1 - t0 <= DRAIN * SLOW, f"old master took {t1 - t0:.1f}s"
+        assert new_master not in (None, old_master), new_master
+        assert alive(new_master)
+        assert not any(alive(p) for p in old), "old workers outlived it"
+        assert wait_until(lambda: len(srv.worker_pids(new_master)) == 2 and
+                          any(b"archiver" in srv._title(p) for p in
+                              srv.child_pids(new_master)), 5)
+        streams.pump(1.0)
+        pub.stop()
+        pub.join(10 * SLOW)
+        dialer.stop()
+        dialer.join(10 * SLOW)
+        last = pub.confirmed[-1][0]
+        deadline = time.monotonic() + 15 * SLOW
+        while not streams.caught_up(last) and time.monotonic() < deadline:
+            streams.pump(0.1)
+        ended = [i for i, c in enumerate(streams.clients) if c.ended]
+        assert not ended, f"{len(ended)} streams ended\n" + srv.log_text()
+        want = [seq for seq, _ in pub.confirmed]
+        for i, c in enumerate(streams.clients):
+            assert c.sock.getsockname() == c.local
+            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
+            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
+            lost = sorted(set(want) - set(c.ids))
+            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
+            assert len(set(c.ids) - set(want)) <= pub.failures
+        base = streams.worst_gap(t0 - 1.0, t0)
+        during = streams.worst_gap(t0, t1 + 1.0)
+        print(f"upgrade: old master gone in {t1 - t0:.2f}s, worst gap "
+              f"{base * 1000:.0f} ms before, {during * 1000:.0f} ms during")
+        assert during <= max(base, INTERVAL) + SILENCE * SLOW, \
+            (base, during)
+        assert not dialer.failed, dialer.failed[:5]
+        assert dialer.ok > 0
+        # The new master serves and owns the streams: its /metrics count
+        # every one of them, handed over once, none closed instead.
+        m = srv.metrics()
+        streams_now = sum(v for k, v in m.items()
+                          if k.startswith("ringcast_connections{")
+                          and 'kind="stream"' in k)
+        assert streams_now == STREAMS, streams_now
+        assert sum(v for k, v in m.items() if k.startswith(
+            "ringcast_handoff_fallbacks_total")) == 0
+        text = srv.log.read_text(errors="replace")
+        assert "upgrade: took over from pid" in text, text[-3000:]
+        assert "killed by signal" not in text
+    finally:
+        pub.stop()
+        dialer.stop()
+        streams.close()
+        stop_new_master(srv, old_master, new_master)
+    # The new master removes the pidfile at its exit, as any master does.
+    assert read_pid(srv) is None
+
+
+def test_failed_new_binary_leaves_the_old_master_serving(make_server,
+                                                         tmp_path):
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    binary = bindir / "ringcastd"
+    shutil.copy2(RINGCASTD, binary)
+    start_from(srv, binary)
+    master = srv.proc.pid
+    workers = set(srv.worker_pids())
+    streams = Streams(srv.port, TOPIC, 20)
+    pub = Publisher(srv.port, TOPIC, interval=INTERVAL)
+    new_master = None
+    try:
+        pub.start()
+        streams.pump(0.5)
+        # A package replaced the binary with one that fails at once, then
+        # with a file that cannot be exec'd at all.
+        for body, mode, why in ((b"#!/bin/sh\nexit 1\n", 0o755,
+                                 "exited with status 1"),
+                                (b"not a program\n", 0o644,
+                                 "could not exec")):
+            tmp = bindir / "ringcastd.new"
+            tmp.write_bytes(body)
+            tmp.chmod(mode)
+            os.replace(tmp, binary)
+            srv.send_signal(signal.SIGUSR2)
+            assert wait_until(lambda: why in srv.log_text(), 10), \
+                srv.log_text()
+            streams.pump(0.5)
+            assert srv.proc.poll() is None
+            assert read_pid(srv) == master
+            assert set(srv.worker_pids()) == workers
+        assert "still serving" in srv.log_text()
+        # Put a working binary back: the next upgrade succeeds.
+        shutil.copy2(RINGCASTD, bindir / "ringcastd.new")
+        os.replace(bindir / "ringcastd.new", binary)
+        srv.send_signal(signal.SIGUSR2)
+        t0 = time.monotonic()
+        while srv.proc.poll() is None and \
+                time.monotonic() - t0 < (DRAIN + 5) * SLOW:
+            streams.pump(0.05)
+        assert srv.proc.poll() == 0, srv.log_text()
+        new_master = read_pid(srv)
+        assert new_master not in (None, master)
+        streams.pump(0.5)
+        pub.stop()
+        pub.join(10 * SLOW)
+        last = pub.confirmed[-1][0]
+        deadline = time.monotonic() + 10 * SLOW
+        while not streams.caught_up(last) and time.monotonic() < deadline:
+            streams.pump(0.1)
+        want = set(seq for seq, _ in pub.confirmed)
+        for i, c in enumerate(streams.clients):
+            assert not c.ended, f"stream {i} ended\n" + srv.log_text()
+            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
+            assert not want - set(c.ids), f"stream {i}: lost events"
+    finally:
+        pub.stop()
+        streams.close()
+        stop_new_master(srv, master, new_master)
