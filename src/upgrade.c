@@ -136,9 +136,12 @@ upgrade_parse_state(const char *text, struct upgrade_state *st,
 	memset(st, 0, sizeof(*st));
 	for (i = 0; i < 6; i++) {
 		if ((v[i] = upgrade_number(&p)) == -1 ||
-		    (*p != ':' && !(i == 5 && *p == '\0')))
+		    (*p != ':' && *p != '\0'))
 			return upgrade_error(err, errlen, "%s: %s: not a "
 			    "decimal", UPGRADE_ENV_STATE, names[i]);
+		if (*p == '\0' && i < 5)
+			return upgrade_error(err, errlen, "%s: ends at the %s",
+			    UPGRADE_ENV_STATE, names[i]);
 		if (*p == ':')
 			p++;
 	}
