@@ -8,6 +8,7 @@ import http.client
 import os
 import pathlib
 import selectors
+import signal
 import socket
 import threading
 import time
@@ -77,6 +78,27 @@ class Streams:
                 if start <= b <= end:
                     worst = max(worst, b - a)
         return worst
+
+    def check_delivery(self, pub, log, timeout=15):
+        """Read until every stream has pub's last confirmed event (within
+        timeout), then assert that none ended or changed its socket, and
+        each got every confirmed event once, in order.  log: a function
+        returning the server's log, for the message."""
+        last = pub.confirmed[-1][0]
+        deadline = time.monotonic() + timeout * SLOW
+        while not self.caught_up(last) and time.monotonic() < deadline:
+            self.pump(0.1)
+        ended = [i for i, c in enumerate(self.clients) if c.ended]
+        assert not ended, f"{len(ended)} streams ended (clean ends: " \
+            f"{sum(c.clean_end for c in self.clients)})\n" + log()
+        want = [seq for seq, _ in pub.confirmed]
+        for i, c in enumerate(self.clients):
+            assert c.sock.getsockname() == c.local
+            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
+            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
+            lost = sorted(set(want) - set(c.ids))
+            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
+            assert len(set(c.ids) - set(want)) <= pub.failures
 
     def close(self):
         for c in self.clients:
@@ -241,3 +263,42 @@ def alive(pid):
     except OSError:
         return False
     return st.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def read_pid(srv):
+    """The pid in srv's pidfile, or None."""
+    try:
+        return int(pathlib.Path(srv.sections["server"]["pidfile"])
+                   .read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def stop_master(pid, timeout=15):
+    """SIGTERM a master we did not start as a child (the new one of an
+    upgrade, whose parent exited) and wait until it is gone."""
+    if pid is None or not alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    if not wait_until(lambda: not alive(pid), timeout):
+        os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"master {pid} did not stop")
+
+
+def stop_new_master(srv, old_master, new_master):
+    """At a test's end: stop the master that took over from old_master
+    (from the pidfile if the test did not get that far); SIGKILL it and
+    its children, by PID, if it does not stop."""
+    if new_master is None:
+        new_master = read_pid(srv)
+    if new_master in (None, old_master):
+        return
+    pids = srv.child_pids(new_master) + [new_master]
+    try:
+        stop_master(new_master)
+    finally:
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

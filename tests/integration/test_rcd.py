@@ -1,7 +1,8 @@
 """The init script rc.d/ringcastd against the daemon of this build:
 configtest, start (daemonized, pidfile), status, reload (and a refused
 reload of a broken config that leaves the service running), stop (waits
-for the drain) and status once stopped."""
+for the drain) and status once stopped; upgrade (a new master, the same
+streams), and upgrade of a daemon that is not running (exit 7)."""
 
 import os
 import pathlib

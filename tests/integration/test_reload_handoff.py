@@ -45,22 +45,7 @@ def test_three_reloads_keep_every_stream(make_server):
             streams.pump(0.3)
         pub.stop()
         pub.join(10 * SLOW)
-        last = pub.confirmed[-1][0]
-        deadline = time.monotonic() + 15 * SLOW
-        while not streams.caught_up(last) and time.monotonic() < deadline:
-            streams.pump(0.1)
-        ended = [i for i, c in enumerate(streams.clients) if c.ended]
-        assert not ended, f"{len(ended)} streams ended (clean ends: " \
-            f"{sum(c.clean_end for c in streams.clients)})\n" + \
-            srv.log_text()
-        want = [seq for seq, _ in pub.confirmed]
-        for i, c in enumerate(streams.clients):
-            assert c.sock.getsockname() == c.local
-            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
-            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
-            lost = sorted(set(want) - set(c.ids))
-            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
-            assert len(set(c.ids) - set(want)) <= pub.failures
+        streams.check_delivery(pub, srv.log_text)
         # Round robin: the new workers hold about half each.
         per_worker = [v for k, v in srv.metrics().items()
                       if k.startswith("ringcast_connections{")

@@ -17,7 +17,8 @@ import threading
 import time
 
 from ringcast_harness import RINGCASTD, SLOW
-from ringcast_lifecycle import Publisher, Streams, alive, wait_until
+from ringcast_lifecycle import (Publisher, Streams, alive, read_pid,
+                                stop_new_master, wait_until)
 
 TOPIC = "news"
 STREAMS = int(os.environ.get(
@@ -57,43 +58,6 @@ class Dialer(threading.Thread):
             except OSError as e:
                 self.failed.append(repr(e))
             self._halt.wait(0.01)
-
-
-def read_pid(srv):
-    try:
-        return int((srv.tmp / "ringcastd.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def stop_master(pid, timeout=15):
-    """SIGTERM a master we did not start as a child (the new one of an
-    upgrade, whose parent exited) and wait until it is gone."""
-    if pid is None or not alive(pid):
-        return
-    os.kill(pid, signal.SIGTERM)
-    if not wait_until(lambda: not alive(pid), timeout):
-        os.kill(pid, signal.SIGKILL)
-        raise AssertionError(f"master {pid} did not stop")
-
-
-def stop_new_master(srv, old_master, new_master):
-    """At a test's end: stop the master that took over from old_master
-    (from the pidfile if the test did not get that far); SIGKILL it and
-    its children, by PID, if it does not stop."""
-    if new_master is None:
-        new_master = read_pid(srv)
-    if new_master in (None, old_master):
-        return
-    pids = srv.child_pids(new_master) + [new_master]
-    try:
-        stop_master(new_master)
-    finally:
-        for p in pids:
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def start_from(srv, binary):
@@ -143,20 +107,7 @@ def test_upgrade_keeps_every_stream_and_listener(make_server):
         pub.join(10 * SLOW)
         dialer.stop()
         dialer.join(10 * SLOW)
-        last = pub.confirmed[-1][0]
-        deadline = time.monotonic() + 15 * SLOW
-        while not streams.caught_up(last) and time.monotonic() < deadline:
-            streams.pump(0.1)
-        ended = [i for i, c in enumerate(streams.clients) if c.ended]
-        assert not ended, f"{len(ended)} streams ended\n" + srv.log_text()
-        want = [seq for seq, _ in pub.confirmed]
-        for i, c in enumerate(streams.clients):
-            assert c.sock.getsockname() == c.local
-            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
-            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
-            lost = sorted(set(want) - set(c.ids))
-            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
-            assert len(set(c.ids) - set(want)) <= pub.failures
+        streams.check_delivery(pub, srv.log_text)
         base = streams.worst_gap(t0 - 1.0, t0)
         during = streams.worst_gap(t0, t1 + 1.0)
         print(f"upgrade: old master gone in {t1 - t0:.2f}s, worst gap "
@@ -235,15 +186,7 @@ def test_failed_new_binary_leaves_the_old_master_serving(make_server,
         streams.pump(0.5)
         pub.stop()
         pub.join(10 * SLOW)
-        last = pub.confirmed[-1][0]
-        deadline = time.monotonic() + 10 * SLOW
-        while not streams.caught_up(last) and time.monotonic() < deadline:
-            streams.pump(0.1)
-        want = set(seq for seq, _ in pub.confirmed)
-        for i, c in enumerate(streams.clients):
-            assert not c.ended, f"stream {i} ended\n" + srv.log_text()
-            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
-            assert not want - set(c.ids), f"stream {i}: lost events"
+        streams.check_delivery(pub, srv.log_text, timeout=10)
     finally:
         pub.stop()
         streams.close()
