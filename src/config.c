@@ -125,6 +125,20 @@ static const struct key keys[] = {
 	    10 * MIN, "30s" },
 	{ "auth", "cookie", KEY_STRING, OFF(auth_cookie), SZ(auth_cookie), 0,
 	    0, "ringcast_token" },
+	{ "cluster", "nats", KEY_STRING, OFF(cluster_nats), SZ(cluster_nats),
+	    0, 0, "" },
+	{ "cluster", "stream", KEY_STRING, OFF(cluster_stream),
+	    SZ(cluster_stream), 0, 0, "RINGCAST" },
+	{ "cluster", "replicas", KEY_UINT32, OFF(cluster_replicas), 0, 1, 5,
+	    "1" },
+	{ "cluster", "credentials", KEY_STRING, OFF(cluster_credentials),
+	    SZ(cluster_credentials), 0, 0, "" },
+	{ "cluster", "publish_timeout", KEY_DURATION,
+	    OFF(cluster_publish_timeout_ms), 0, 100, 10 * MIN, "5s" },
+	{ "cluster", "max_bytes", KEY_SIZE64, OFF(cluster_max_bytes), 0,
+	    1 * MB, 1024 * 1024 * GB, "1G" },
+	{ "cluster", "max_age", KEY_DURATION, OFF(cluster_max_age_ms), 0, 0,
+	    3650 * 24 * HOUR, "0" },
 	{ "log", "target", KEY_STRING, OFF(log_target), SZ(log_target), 0, 0,
 	    "syslog" },
 	{ "log", "level", KEY_LEVEL, OFF(log_level), 0, 0, 0, "info" },
@@ -756,6 +770,43 @@ load_keys(struct parse *p)
 	parse_error(p, 0, "[auth] jwt_key_file: %s", msg);
 }
 
+/* [cluster]: a stream name NATS takes (no '.', '*', '>', space or path
+ * separator), an odd replica count, and URLs that look like URLs. */
+static void
+check_cluster(struct parse *p)
+{
+	struct config	*c = &p->conf;
+	const char	*s, *e;
+	size_t		 n;
+
+	if (c->cluster_stream[0] == '\0' ||
+	    strspn(c->cluster_stream, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "abcdefghijklmnopqrstuvwxyz0123456789-_") !=
+	    strlen(c->cluster_stream))
+		parse_error(p, 0, "[cluster] stream: '%s' is not a stream name "
+		    "(letters, digits, - and _)", c->cluster_stream);
+	if (c->cluster_replicas % 2 == 0)
+		parse_error(p, 0, "[cluster] replicas: %u (want 1, 3 or 5: "
+		    "JetStream needs a majority)", c->cluster_replicas);
+	if (c->cluster_nats[0] == '\0')
+		return;
+	for (s = c->cluster_nats; *s != '\0'; s = *e == ',' ? e + 1 : e) {
+		s += strspn(s, " \t");
+		e = s + strcspn(s, ",");
+		n = (size_t)(e - s);
+		while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+			n--;
+		if (n == 0 || (strncmp(s, "nats://", 7) != 0 &&
+		    strncmp(s, "tls://", 6) != 0) ||
+		    memchr(s, ' ', n) != NULL) {
+			parse_error(p, 0, "[cluster] nats: '%.*s' is not a "
+			    "NATS URL (want nats://host:port, comma-separated)",
+			    (int)n, s);
+			return;
+		}
+	}
+}
+
 /* Cross-key checks that no single key can make. */
 static void
 check_whole(struct parse *p)
@@ -783,6 +834,7 @@ check_whole(struct parse *p)
 	    strlen(c->auth_cookie))
 		parse_error(p, 0, "[auth] cookie: '%s' is not a cookie name "
 		    "(letters, digits and !#$%%&'*+-.^_`|~)", c->auth_cookie);
+	check_cluster(p);
 	frame_max = (uint64_t)c->max_event_bytes + 256;
 	if (frame_max > c->ring_size / 4)
 		parse_error(p, 0, "[limits] max_event_bytes: %u does not fit "

@@ -264,6 +264,8 @@ conn_close(struct serve *s, struct conn *c)
 {
 	if (c->state == CONN_CLOSED)
 		return;
+	if (c->state == CONN_WAIT && s->on_wait_close != NULL)
+		s->on_wait_close(s, c);
 	if (c->state == CONN_STREAM) {
 		/* Out of the topic index before anything is freed. */
 		if (s->on_stream_close != NULL)
@@ -608,6 +610,20 @@ conn_discard_input(struct serve *s, struct conn *c)
 }
 
 void
+conn_wait(struct serve *s, struct conn *c)
+{
+	(void)s;
+	c->state = CONN_WAIT;
+}
+
+void
+conn_resume(struct serve *s, struct conn *c)
+{
+	if (c->state == CONN_REQUEST)
+		conn_read_request(s, c);
+}
+
+void
 conn_on_event(struct serve *s, struct conn *c, uint32_t events)
 {
 	if (c->state == CONN_CLOSED || c->state == CONN_STREAM)
@@ -638,6 +654,12 @@ conn_on_event(struct serve *s, struct conn *c, uint32_t events)
 	case CONN_REQUEST:
 		if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
 			conn_read_request(s, c);
+		return;
+	case CONN_WAIT:
+		/* Input waits in the socket for conn_resume; only a peer
+		 * gone for good ends the wait. */
+		if (events & EPOLLHUP)
+			conn_close(s, c);
 		return;
 	}
 }

@@ -23,11 +23,12 @@
  * every new worker is in its loop; the old master then retires all its
  * workers exactly as a reload does, so they hand their streams to the new
  * generation's inboxes (no new socket, no new protocol), stops its
- * archiver, lets go of the pidfile and says "go": the new master writes
- * its pid and starts its archiver.  The old master exits when its last
- * worker has, at drain_timeout at most, and leaves the pidfile alone.  A
- * new binary that cannot exec, exits, or is not ready within
- * MASTER_UPGRADE_READY_MS is reaped or killed and the old master serves on.
+ * archiver and relay, lets go of the pidfile and says "go": the new master
+ * writes its pid and starts its own archiver and relay.  The old master
+ * exits when its last worker has, at drain_timeout at most, and leaves the
+ * pidfile alone.  A new binary that cannot exec, exits, or is not ready
+ * within MASTER_UPGRADE_READY_MS is reaped or killed, and the old master
+ * serves on.
  * A slot is free only when no master's worker holds it: the other master's
  * dead workers' slots are freed by whoever sees them gone.
  */
@@ -50,12 +51,14 @@
 
 #include "ringcast/archiver.h"
 #include "ringcast/catalog.h"
+#include "ringcast/cluster.h"
 #include "ringcast/config.h"
 #include "ringcast/handoff.h"
 #include "ringcast/history.h"
 #include "ringcast/log.h"
 #include "ringcast/master.h"
 #include "ringcast/metrics.h"
+#include "ringcast/relay.h"
 #include "ringcast/ring.h"
 #include "ringcast/upgrade.h"
 #include "ringcast/wake.h"
@@ -137,6 +140,7 @@ struct master {
 	int			 stopping;
 	uint64_t		 last_sync_ms;
 	struct master_slot	 archiver;	/* pid 0: not running */
+	struct master_slot	 relay;		/* [cluster]; pid 0: none */
 	struct master_upgrade	 up;		/* binary upgrade */
 };
 
@@ -464,6 +468,88 @@ master_archiver_exited(struct master *m, int status)
 	s->respawn_at_ms = now + s->backoff_ms;
 }
 
+/* Start the cluster relay ([cluster] nats only); it drops privileges
+ * itself, as the archiver does. */
+static void
+master_spawn_relay(struct master *m)
+{
+	struct relay_params	 p;
+	pid_t			 pid;
+	size_t			 i;
+
+	__atomic_store_n(&m->shm->cluster.enabled,
+	    (uint64_t)cluster_enabled(m->conf), __ATOMIC_RELAXED);
+	if (!cluster_enabled(m->conf))
+		return;
+	memset(&p, 0, sizeof(p));
+	p.conf = m->conf;
+	p.ring = m->ring;
+	p.shm = m->shm;
+	p.wake = m->wake;
+	p.master_pid = m->pid;
+	switch (pid = fork()) {
+	case -1:
+		log_warn("fork relay");
+		m->relay.respawn_at_ms = master_clock_ms() +
+		    MASTER_BACKOFF_MAX_MS;
+		return;
+	case 0:
+		if (m->pfh != NULL)
+			pidfile_close(m->pfh);
+		if (m->up.ctl != -1)
+			close(m->up.ctl);
+		for (i = 0; i < m->nlisten; i++)
+			close(m->listen_fds[i]);
+		for (i = 0; i < m->nadmin; i++)
+			close(m->admin_fds[i]);
+		relay_main(&p);
+	default:
+		break;
+	}
+	m->relay.pid = pid;
+	m->relay.started_ms = master_clock_ms();
+	m->relay.respawn_at_ms = 0;
+	__atomic_store_n(&m->shm->cluster.running, 1, __ATOMIC_RELAXED);
+	log_debug("relay started: pid %ld", (long)pid);
+}
+
+/* The relay exited: as master_archiver_exited. */
+static void
+master_relay_exited(struct master *m, int status)
+{
+	struct master_slot	*s = &m->relay;
+	uint64_t		 now = master_clock_ms(), ran;
+	pid_t			 pid = s->pid;
+
+	ran = now - s->started_ms;
+	s->pid = 0;
+	__atomic_store_n(&m->shm->cluster.running, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->shm->cluster.connected, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&m->shm->cluster.consuming, 0, __ATOMIC_RELAXED);
+	if (WIFSIGNALED(status))
+		log_warnx("relay (pid %ld) killed by signal %d%s",
+		    (long)pid, WTERMSIG(status),
+		    WCOREDUMP(status) ? " (core dumped)" : "");
+	else if (WEXITSTATUS(status) != 0)
+		log_warnx("relay exited with status %d", WEXITSTATUS(status));
+	if (m->stopping)
+		return;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		s->backoff_ms = 0;
+		s->respawn_at_ms = now;
+		return;
+	}
+	__atomic_fetch_add(&m->shm->cluster.restarts, 1, __ATOMIC_RELAXED);
+	if (ran < MASTER_CRASH_WINDOW_MS)
+		s->backoff_ms = s->backoff_ms == 0 ? MASTER_BACKOFF_MIN_MS :
+		    s->backoff_ms * 2;
+	else
+		s->backoff_ms = MASTER_BACKOFF_MIN_MS;
+	if (s->backoff_ms > MASTER_BACKOFF_MAX_MS)
+		s->backoff_ms = MASTER_BACKOFF_MAX_MS;
+	s->respawn_at_ms = now + s->backoff_ms;
+}
+
 /* Slots a new generation may use: no worker, no respawn pending. */
 static unsigned int
 master_free_slots(const struct master *m)
@@ -532,6 +618,10 @@ master_reap(struct master *m)
 			continue;
 		if (pid == m->archiver.pid) {
 			master_archiver_exited(m, status);
+			continue;
+		}
+		if (pid == m->relay.pid) {
+			master_relay_exited(m, status);
 			continue;
 		}
 		for (i = 0; i < m->nslots; i++)
@@ -605,6 +695,9 @@ master_respawn_due(struct master *m)
 	if (m->archiver.respawn_at_ms != 0 &&
 	    m->archiver.respawn_at_ms <= now && !m->stopping)
 		master_spawn_archiver(m);
+	if (m->relay.respawn_at_ms != 0 &&
+	    m->relay.respawn_at_ms <= now && !m->stopping)
+		master_spawn_relay(m);
 }
 
 static void
@@ -747,11 +840,43 @@ master_reload(struct master *m)
 	m->conf_owned = 1;
 	master_spawn_generation(m);
 	master_retire_generation(m, old_generation);
-	/* It exits at once and is started again with the new conf. */
+	/* They exit at once and are started again with the new conf. */
 	if (m->archiver.pid != 0)
 		kill(m->archiver.pid, SIGUSR2);
+	if (m->relay.pid != 0)
+		kill(m->relay.pid, SIGUSR2);
+	else
+		master_spawn_relay(m);	/* [cluster] newly set */
 	log_info("reloaded: generation %d started, generation %d retiring",
 	    m->generation, old_generation);
+}
+
+/* Stop the relay (after the workers: publishes are answered), bounded by
+ * drain_timeout. */
+static void
+master_stop_relay(struct master *m, sigset_t *set)
+{
+	struct timespec	 wait = { 0, 100 * 1000000L };
+	siginfo_t	 si;
+	uint64_t	 deadline;
+
+	m->relay.respawn_at_ms = 0;
+	if (m->relay.pid == 0)
+		return;
+	kill(m->relay.pid, SIGTERM);
+	deadline = master_clock_ms() + m->conf->drain_timeout_ms;
+	while (m->relay.pid != 0 && master_clock_ms() < deadline) {
+		sigtimedwait(set, &si, &wait);
+		master_reap(m);
+	}
+	if (m->relay.pid != 0) {
+		log_warnx("relay still running at drain_timeout: killed");
+		kill(m->relay.pid, SIGKILL);
+	}
+	while (m->relay.pid != 0) {
+		sigtimedwait(set, &si, &wait);
+		master_reap(m);
+	}
 }
 
 /* SIGTERM: stop accepting, drain workers, kill stragglers at the bound. */
@@ -791,6 +916,7 @@ master_stop(struct master *m, sigset_t *set)
 		sigtimedwait(set, &si, &wait);
 		master_reap(m);
 	}
+	master_stop_relay(m, set);
 	/* Publishers are gone: the archiver archives the rest and stops. */
 	m->archiver.respawn_at_ms = 0;
 	if (m->archiver.pid != 0) {
@@ -1186,15 +1312,20 @@ master_upgrade_handover(struct master *m)
 		m->slots[i].retire_ms = now;
 		kill(m->slots[i].pid, SIGUSR2);
 	}
+	/* One archiver and one relay at a time: the new master starts its
+	 * own at "go", once ours have exited. */
 	m->archiver.respawn_at_ms = 0;
 	if (m->archiver.pid != 0)
 		kill(m->archiver.pid, SIGUSR2);
+	m->relay.respawn_at_ms = 0;
+	if (m->relay.pid != 0)
+		kill(m->relay.pid, SIGUSR2);
 	m->up.state = MASTER_UPGRADE_HANDING;
 	m->up.deadline_ms = now + MASTER_UPGRADE_GO_MS / 2;
 }
 
-/* The new master after "go" (or without it, at the bound): the pidfile
- * and the archiver are ours now. */
+/* The new master after "go" (or without it, at the bound): the pidfile,
+ * the archiver and the relay are ours now. */
 static void
 master_upgrade_takeover(struct master *m)
 {
@@ -1210,6 +1341,7 @@ master_upgrade_takeover(struct master *m)
 	else if (pidfile_write(m->pfh) == -1)
 		log_warn("upgrade: pidfile %s: write", m->conf->pidfile);
 	master_spawn_archiver(m);
+	master_spawn_relay(m);
 	log_info("upgrade: took over from pid %ld: serving",
 	    (long)m->up.old_pid);
 }
@@ -1261,12 +1393,17 @@ master_upgrade_step(struct master *m)
 		}
 		break;
 	case MASTER_UPGRADE_HANDING:
-		if (m->archiver.pid != 0 && now > m->up.deadline_ms) {
-			log_warnx("upgrade: archiver still running: killed");
-			kill(m->archiver.pid, SIGKILL);
+		if ((m->archiver.pid != 0 || m->relay.pid != 0) &&
+		    now > m->up.deadline_ms) {
+			log_warnx("upgrade: archiver or relay still running: "
+			    "killed");
+			if (m->archiver.pid != 0)
+				kill(m->archiver.pid, SIGKILL);
+			if (m->relay.pid != 0)
+				kill(m->relay.pid, SIGKILL);
 			m->up.deadline_ms = UINT64_MAX;
 		}
-		if (m->archiver.pid != 0)
+		if (m->archiver.pid != 0 || m->relay.pid != 0)
 			break;
 		if (send(m->up.ctl, MASTER_UPGRADE_GO,
 		    strlen(MASTER_UPGRADE_GO), MSG_DONTWAIT | MSG_NOSIGNAL) ==
@@ -1569,8 +1706,11 @@ master_run(struct config *conf, const char *file, int debug)
 	    workers, conf->listen[0].text, conf->ring_path,
 	    (unsigned long long)ring_committed(m.ring));
 	master_spawn_generation(&m);
-	if (!upgrading)
+	/* An upgrade starts them when the old master's have stopped. */
+	if (!upgrading) {
 		master_spawn_archiver(&m);
+		master_spawn_relay(&m);
+	}
 
 	for (;;) {
 		sig = sigtimedwait(&set, &si, m.up.state != MASTER_UPGRADE_NONE ?
@@ -1605,6 +1745,8 @@ master_run(struct config *conf, const char *file, int debug)
 			master_signal_workers(&m, SIGUSR1, 0);
 			if (m.archiver.pid != 0)
 				kill(m.archiver.pid, SIGUSR1);
+			if (m.relay.pid != 0)
+				kill(m.relay.pid, SIGUSR1);
 			break;
 		default:
 			break;

@@ -236,6 +236,8 @@ static const struct {
 	{ "ringcast_jwt_refused_total", "JWTs refused: signature, algorithm, time or claims." },
 	{ "ringcast_streams_handed_total", "Streams a retiring worker handed to the new generation on reload." },
 	{ "ringcast_handoff_fallbacks_total", "Streams a retiring worker ended with retry: instead of handing them over." },
+	{ "ringcast_cluster_published_total", "Publishes JetStream acknowledged (cluster mode)." },
+	{ "ringcast_cluster_publish_refused_total", "Publishes answered 503: NATS unreachable, or no acknowledgement in time." },
 };
 
 static const char *const kind_names[METRICS_CONN_KINDS] = {
@@ -316,6 +318,70 @@ metrics_render_archiver(const struct metrics *m, const struct ring *ring,
 	    (unsigned long long)LOAD(a->restarts));
 }
 
+/* The cluster relay's figures, only when [cluster] nats is set. */
+static int
+metrics_render_cluster(const struct metrics *m, struct buf *out)
+{
+	const struct metrics_cluster	*c = &m->cluster;
+	static const struct {
+		const char	*name, *type, *help;
+		size_t		 offset;
+	} f[] = {
+#define F(n, t, h, m) { "ringcast_cluster_" n, t, h, \
+	offsetof(struct metrics_cluster, m) }
+		F("connected", "gauge", "1 while the relay's NATS connection "
+		    "is up.", connected),
+		F("consuming", "gauge", "1 while the relay's JetStream "
+		    "consumer runs.", consuming),
+		F("conflict", "gauge", "1 when the ring holds ids the stream "
+		    "does not (see ringcastd(8)).", conflict),
+		F("base", "gauge", "Id of the stream's sequence 0 (id = base "
+		    "+ sequence).", base),
+		F("last_id", "gauge", "Newest id the relay appended to the "
+		    "ring.", last_id),
+		F("stream_last_id", "gauge", "Newest id of the stream, as "
+		    "last seen.", stream_last),
+		F("appended_total", "counter", "Events the relay appended "
+		    "to the ring.", appended),
+		F("duplicates_total", "counter", "Messages whose id the ring "
+		    "had already.", duplicates),
+		F("gaps_total", "counter", "Holes in the ids this node got "
+		    "(a new epoch, or the stream had dropped them).", gaps),
+		F("epochs_total", "counter", "Times the stream was found made "
+		    "anew.", epochs),
+		F("unknown_topics_total", "counter", "Events of topics this "
+		    "node's catalog lacks (kept, not delivered).",
+		    unknown_topics),
+		F("disconnects_total", "counter", "Times the relay lost "
+		    "NATS.", disconnects),
+		F("catalog_applied_total", "counter", "Catalog changes "
+		    "applied from the cluster's bucket.", catalog_applied),
+		F("relay_restarts_total", "counter", "Relay processes "
+		    "restarted after they died.", restarts),
+#undef F
+	};
+	const uint64_t	*v;
+	uint64_t	 lag = 0;
+	size_t		 i;
+	int		 rc = 0;
+
+	if (!LOAD(c->enabled))
+		return 0;
+	for (i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
+		v = (const uint64_t *)((const char *)c + f[i].offset);
+		rc |= buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n",
+		    f[i].name, f[i].help, f[i].name, f[i].type, f[i].name,
+		    (unsigned long long)LOAD(*v));
+	}
+	if (LOAD(c->stream_last) > LOAD(c->last_id))
+		lag = LOAD(c->stream_last) - LOAD(c->last_id);
+	rc |= buf_printf(out, "# HELP ringcast_cluster_lag_events Stream ids "
+	    "not yet in this node's ring.\n"
+	    "# TYPE ringcast_cluster_lag_events gauge\n"
+	    "ringcast_cluster_lag_events %llu\n", (unsigned long long)lag);
+	return rc;
+}
+
 int
 metrics_render(const struct metrics *m, const struct ring *ring,
     struct buf *out)
@@ -358,6 +424,7 @@ metrics_render(const struct metrics *m, const struct ring *ring,
 	    "stats.resident).", offsetof(struct metrics_slot,
 	    jemalloc_resident));
 	rc |= metrics_render_archiver(m, ring, out);
+	rc |= metrics_render_cluster(m, out);
 	if (ring != NULL) {
 		ring_get_info(ring, &info);
 		rc |= buf_printf(out,

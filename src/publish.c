@@ -13,7 +13,9 @@
 #include "ringcast/batch.h"
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
+#include "ringcast/cluster.h"
 #include "ringcast/conn.h"
+#include "ringcast/cpub.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/publish.h"
@@ -135,6 +137,172 @@ publish_append_failed(struct serve *s, struct conn *c)
 	conn_error(s, c, 503, "Retry-After: 1\r\n", "ring unavailable");
 }
 
+/*
+ * Send n encoded events (topic names[i], body bodies[i]/lens[i]) to the
+ * cluster and park the request until JetStream answered every one; a
+ * refusal at once is answered 503 here.
+ */
+static void
+publish_cluster(struct serve *s, struct conn *c, const char *const *names,
+    const void *const *bodies, const size_t *lens, size_t n, int batch)
+{
+	char	**subjects;
+	char	 err[256];
+	size_t	 i, len;
+	int	 rc = -1;
+
+	if ((subjects = calloc(n, sizeof(*subjects))) == NULL) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n", "out of memory");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		len = sizeof(CLUSTER_SUBJECT_PREFIX) + 3 * strlen(names[i]);
+		if ((subjects[i] = malloc(len)) == NULL ||
+		    cluster_subject(subjects[i], len, names[i]) == -1)
+			break;
+	}
+	if (i < n)
+		snprintf(err, sizeof(err), "out of memory");
+	else
+		rc = cpub_publish(s->cpub, c, (const char *const *)subjects,
+		    bodies, lens, n, s->now_ms, err, sizeof(err));
+	for (i = 0; i < n; i++)
+		free(subjects[i]);
+	free(subjects);
+	if (rc == -1) {
+		metrics_add(s->slot, METRICS_CLUSTER_REFUSED, 1);
+		conn_error(s, c, 503, "Retry-After: 1\r\n", "cluster: %s; "
+		    "nothing was published", err);
+		return;
+	}
+	if (batch)
+		c->flags |= CONN_BATCH;
+	else
+		c->flags &= ~CONN_BATCH;
+	conn_wait(s, c);
+}
+
+/* A batch's events, each with its line's topic name. */
+static void
+publish_batch_cluster(struct serve *s, struct conn *c, const struct batch *b,
+    const struct ring_event *ev)
+{
+	const char	**names;
+	const void	**bodies;
+	size_t		 *lens, i;
+
+	names = calloc(b->n, sizeof(*names));
+	bodies = calloc(b->n, sizeof(*bodies));
+	lens = calloc(b->n, sizeof(*lens));
+	if (names == NULL || bodies == NULL || lens == NULL) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n", "out of memory");
+		goto out;
+	}
+	for (i = 0; i < b->n; i++) {
+		names[i] = b->events[i].topic;
+		bodies[i] = ev[i].body;
+		lens[i] = ev[i].len;
+	}
+	publish_cluster(s, c, names, bodies, lens, b->n, 1);
+out:
+	free(lens);
+	free(bodies);
+	free(names);
+}
+
+/* "3, 5-7" of the 1-based lines whose ids are (not) zero, in buf. */
+static void
+publish_lines(const struct cpub_result *res, int acked, char *buf, size_t len)
+{
+	size_t	 i, j, n = 0;
+	int	 w;
+
+	buf[0] = '\0';
+	for (i = 0; i < res->n; i = j) {
+		if ((res->ids[i] != 0) != acked) {
+			j = i + 1;
+			continue;
+		}
+		for (j = i + 1; j < res->n && (res->ids[j] != 0) == acked; j++)
+			;
+		w = j - i > 1 ? snprintf(buf + n, len - n, "%s%zu-%zu",
+		    n > 0 ? ", " : "", i + 1, j) : snprintf(buf + n, len - n,
+		    "%s%zu", n > 0 ? ", " : "", i + 1);
+		if (w < 0 || (size_t)w >= len - n) {
+			if (len > 4)
+				strlcpy(buf + len - 4, "...", 4);
+			return;
+		}
+		n += (size_t)w;
+	}
+}
+
+void
+publish_cluster_done(void *arg, void *owner, const struct cpub_result *res)
+{
+	struct serve	*s = arg;
+	struct conn	*c = owner;
+	struct buf	 body = { 0 };
+	char		 hdr[80], acked[160], missing[160];
+	size_t		 i;
+	int		 consecutive = 1;
+
+	metrics_add(s->slot, METRICS_CLUSTER_PUBLISHED, res->acked);
+	metrics_add(s->slot, METRICS_EVENTS_PUBLISHED, res->acked);
+	if (res->acked < res->n) {
+		metrics_add(s->slot, METRICS_CLUSTER_REFUSED, 1);
+		if (res->acked == 0)
+			conn_error(s, c, 503, "Retry-After: 1\r\n", "cluster: "
+			    "%s; nothing was published", res->error);
+		else {
+			publish_lines(res, 1, acked, sizeof(acked));
+			publish_lines(res, 0, missing, sizeof(missing));
+			conn_error(s, c, 503, "Retry-After: 1\r\n", "cluster: "
+			    "%s; lines %s were published, lines %s were not: "
+			    "send only those again", res->error, acked,
+			    missing);
+		}
+		conn_resume(s, c);
+		return;
+	}
+	if (!(c->flags & CONN_BATCH)) {
+		snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: %llu\r\n",
+		    (unsigned long long)res->ids[0]);
+		buf_printf(&body, "{\"id\":\"%llu\"}\n",
+		    (unsigned long long)res->ids[0]);
+	} else {
+		buf_printf(&body, "{\"ids\":[");
+		for (i = 0; i < res->n; i++) {
+			buf_printf(&body, "%s\"%llu\"", i > 0 ? "," : "",
+			    (unsigned long long)res->ids[i]);
+			if (i > 0 && res->ids[i] != res->ids[i - 1] + 1)
+				consecutive = 0;
+		}
+		buf_printf(&body, "]}\n");
+		hdr[0] = '\0';
+		if (consecutive)
+			snprintf(hdr, sizeof(hdr), "Ringcast-Event-ID: "
+			    "%llu-%llu\r\n", (unsigned long long)res->ids[0],
+			    (unsigned long long)res->ids[res->n - 1]);
+	}
+	c->flags &= ~CONN_BATCH;
+	if (body.data == NULL)
+		conn_error(s, c, 201, hdr, "published (out of memory for "
+		    "the ids)");
+	else
+		conn_respond(s, c, 201, hdr[0] != '\0' ? hdr : NULL,
+		    "application/json", body.data, body.len);
+	buf_free(&body);
+	conn_resume(s, c);
+}
+
+void
+publish_forget(struct serve *s, struct conn *c)
+{
+	if (s->cpub != NULL)
+		cpub_forget(s->cpub, c);
+}
+
 void
 publish_one(struct serve *s, struct conn *c, const char *name)
 {
@@ -189,6 +357,11 @@ publish_one(struct serve *s, struct conn *c, const char *name)
 	}
 	sse_encode_body(s->scratch, s->scratchsize, type, typelen, req->body,
 	    req->bodylen);
+	if (s->cpub != NULL) {
+		publish_cluster(s, c, &name, (const void *const *)&s->scratch,
+		    &size, 1, 0);
+		return;
+	}
 	if (ring_append(s->ring, topic.id, s->scratch, size, &seq) == -1) {
 		publish_append_failed(s, c);
 		return;
@@ -276,6 +449,10 @@ publish_batch(struct serve *s, struct conn *c)
 	auth_cred_free(&cred);
 	if (rc == -1)
 		goto done;
+	if (s->cpub != NULL) {
+		publish_batch_cluster(s, c, &b, ev);
+		goto done;
+	}
 	if (ring_append_batch(s->ring, ev, b.n, &first) == -1) {
 		publish_append_failed(s, c);
 		goto done;

@@ -369,7 +369,10 @@ ring_header_check(const char *path, const struct ring_header *hdr,
  * again (it was never visible), and head is recomputed from the committed
  * record, since the dead writer moved it past frames it never committed.
  * tail and oldest stay where the dead writer put them: both only grow, and
- * the bytes below its tail may be half-overwritten.  Idempotent.
+ * the bytes below its tail may be half-overwritten.  But oldest comes back
+ * to committed + 1 if a ring_append_at died after making its hole
+ * (ring_skip_to): those seqs were never visible, and the next append,
+ * committed + 1, must be readable.  Idempotent.
  */
 static void
 ring_recover(struct ring *ring)
@@ -385,6 +388,8 @@ ring_recover(struct ring *ring)
 			break;
 		STORE_RELEASE(&slot->seq, 0);
 	}
+	if (LOAD_RELAXED(&hdr->oldest) > committed + 1)
+		STORE_RELEASE(&hdr->oldest, committed + 1);
 	slot = &ring->slots[committed % ring->nslots];
 	if (committed >= hdr->first_seq &&
 	    LOAD_RELAXED(&slot->seq) == committed)
@@ -696,20 +701,17 @@ ring_hwm_persist(struct ring *ring, uint64_t last)
 }
 
 /*
- * Before taking the lock: if the next count seqs come within
- * RING_HWM_MARGIN of the persisted ceiling, persist a new one.  committed
- * is read without the lock, so another appender may take these seqs first;
- * the check under the lock catches that.  0, or -1 if the hook failed.
+ * Before taking the lock: if the seqs to hand out, up to last, come within
+ * RING_HWM_MARGIN of the persisted ceiling, persist a new one.  last is
+ * computed without the lock, so another appender may take these seqs
+ * first; the check under the lock catches that.  0, or -1 if the hook
+ * failed.
  */
 static int
-ring_hwm_reserve(struct ring *ring, size_t count)
+ring_hwm_reserve(struct ring *ring, uint64_t last)
 {
-	uint64_t	 committed, last, persisted;
+	uint64_t	 persisted;
 
-	committed = LOAD_RELAXED(&ring->hdr->committed);
-	if (committed > UINT64_MAX - count)
-		return 0;	/* the append fails with EOVERFLOW */
-	last = committed + count;
 	persisted = LOAD_ACQUIRE(&ring->hdr->hwm_persisted);
 	if (persisted >= last && persisted - last >= RING_HWM_MARGIN)
 		return 0;
@@ -824,25 +826,60 @@ ring_batch_fits(const struct ring *ring, const struct ring_event *ev,
 }
 
 /*
- * Take the lock with the seqs to hand out covered by the persisted mark
- * (see ring_hwm_reserve).  If they are not (a burst raced past the
- * reservation), unlock, persist, and try again, RING_HWM_TRIES times at
- * most.  A failing hook is called once and the append goes on.  Returns 0
- * with the lock held and *first set, or -1 with errno.
+ * Under the lock: make the next seq `at` (> committed + 1), as if every
+ * seq between had been appended and evicted.  Everything retained goes
+ * too: a reader with a cursor below `at` must find its next event evicted
+ * (a gap), never a frame past the hole.  Each topic's evicted entry is
+ * raised before oldest moves (release), as ring_evict does.
  */
-static int
-ring_lock_range(struct ring *ring, size_t n, uint64_t *first)
+static void
+ring_skip_to(struct ring *ring, uint64_t at)
 {
 	struct ring_header	*hdr = ring->hdr;
-	uint64_t		 next;
+	size_t			 i;
+
+	for (i = 0; i < RING_TOPICS; i++) {
+		if (LOAD_RELAXED(&ring->evicted[i]) < at - 1)
+			STORE_RELAXED(&ring->evicted[i], at - 1);
+	}
+	STORE_RELEASE(&hdr->tail, LOAD_RELAXED(&hdr->head));
+	STORE_RELEASE(&hdr->oldest, at);
+}
+
+/*
+ * Take the lock with the seqs to hand out covered by the persisted mark
+ * (see ring_hwm_reserve).  They are committed + 1 and on, or with at != 0
+ * `at` and on (-1 with EEXIST when at <= committed).  If they are not
+ * covered (a burst raced past the reservation), unlock, persist, and try
+ * again, RING_HWM_TRIES times at most.  A failing hook is called once and
+ * the append goes on.  Returns 0 with the lock held and *first set, or -1
+ * with errno.
+ */
+static int
+ring_lock_range(struct ring *ring, size_t n, uint64_t at, uint64_t *first)
+{
+	struct ring_header	*hdr = ring->hdr;
+	uint64_t		 next, last;
 	int			 tries, hwm_failed = 0;
 
-	if (ring->hwm != NULL)
-		hwm_failed = ring_hwm_reserve(ring, n) == -1;
+	if (ring->hwm != NULL) {
+		next = at != 0 ? at : LOAD_RELAXED(&hdr->committed) + 1;
+		if (next != 0 && n - 1 <= UINT64_MAX - next) {
+			last = next + (n - 1);
+			hwm_failed = ring_hwm_reserve(ring, last) == -1;
+		}
+	}
 	for (tries = 1;; tries++) {
 		if (ring_lock(ring, 0) == -1)
 			return -1;
 		next = LOAD_RELAXED(&hdr->committed) + 1;
+		if (at != 0 && at < next) {
+			ring_unlock(ring);
+			errno = EEXIST;
+			return -1;
+		}
+		if (at != 0)
+			next = at;
 		if (next == 0 || n - 1 > UINT64_MAX - next) {
 			ring_unlock(ring);
 			errno = EOVERFLOW;
@@ -859,9 +896,10 @@ ring_lock_range(struct ring *ring, size_t n, uint64_t *first)
 	return 0;
 }
 
-int
-ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
-    uint64_t *first_seq)
+/* ring_append_batch and ring_append_at: at == 0 for the next seqs. */
+static int
+ring_append_range(struct ring *ring, const struct ring_event *ev, size_t n,
+    uint64_t at, uint64_t *first_seq)
 {
 	uint64_t	 first;
 	size_t		 i;
@@ -872,17 +910,19 @@ ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
 	}
 	/* Refuse before taking the lock or persisting anything; the exact
 	 * check, with the id lines, is below. */
-	if (!ring_batch_fits(ring, ev, n, 0)) {
+	if (!ring_batch_fits(ring, ev, n, at)) {
 		errno = EMSGSIZE;
 		return -1;
 	}
-	if (ring_lock_range(ring, n, &first) == -1)
+	if (ring_lock_range(ring, n, at, &first) == -1)
 		return -1;
 	if (!ring_batch_fits(ring, ev, n, first)) {
 		ring_unlock(ring);
 		errno = EMSGSIZE;
 		return -1;
 	}
+	if (first > LOAD_RELAXED(&ring->hdr->committed) + 1)
+		ring_skip_to(ring, first);
 	if (LOAD_RELAXED(&ring->hdr->indexed) != first - 1)
 		STORE_RELAXED(&ring->hdr->indexed_since, first);
 	for (i = 0; i < n; i++)
@@ -897,6 +937,26 @@ ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
 		ring->notify(ring->notify_arg, first + (n - 1));
 	*first_seq = first;
 	return 0;
+}
+
+int
+ring_append_batch(struct ring *ring, const struct ring_event *ev, size_t n,
+    uint64_t *first_seq)
+{
+	return ring_append_range(ring, ev, n, 0, first_seq);
+}
+
+int
+ring_append_at(struct ring *ring, const struct ring_event *ev, size_t n,
+    uint64_t first)
+{
+	uint64_t	 got;
+
+	if (first == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	return ring_append_range(ring, ev, n, first, &got);
 }
 
 int

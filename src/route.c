@@ -13,6 +13,7 @@
 #include "ringcast/catalog.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
+#include "ringcast/cpub.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/publish.h"
@@ -230,6 +231,51 @@ route_events(struct serve *s, struct conn *c, const char *path,
 	stream_open(s, c, ids, nnames, resume, has_resume);
 }
 
+/*
+ * GET /healthz: 200 "ok"; 503 while draining.  In a cluster: 200
+ * "degraded: ..." while NATS or the relay is down (streams go on from the
+ * ring; publishes get 503), and 503 when the ring holds ids the stream
+ * lacks (this node would serve other events under those ids).
+ */
+static void
+route_health(struct serve *s, struct conn *c)
+{
+	const struct metrics_cluster	*m = &s->shm->cluster;
+	const char			*why = NULL;
+	char				 body[160];
+
+	if (s->draining) {
+		conn_error(s, c, 503, "Retry-After: 1\r\n", "draining");
+		return;
+	}
+	if (!__atomic_load_n(&m->enabled, __ATOMIC_RELAXED)) {
+		conn_respond(s, c, 200, NULL, NULL, "ok\n", 3);
+		return;
+	}
+	if (__atomic_load_n(&m->conflict, __ATOMIC_RELAXED)) {
+		conn_error(s, c, 503, "Ringcast-Health: conflict\r\n",
+		    "cluster: this node's ring holds ids the stream lacks "
+		    "(see the log)");
+		return;
+	}
+	if (!__atomic_load_n(&m->running, __ATOMIC_RELAXED))
+		why = "the relay is not running";
+	else if (!__atomic_load_n(&m->connected, __ATOMIC_RELAXED))
+		why = "NATS is unreachable";
+	else if (!__atomic_load_n(&m->consuming, __ATOMIC_RELAXED))
+		why = "not consuming the stream yet";
+	else if (s->cpub != NULL && !cpub_connected(s->cpub))
+		why = "this worker's NATS connection is down";
+	if (why == NULL) {
+		conn_respond(s, c, 200, NULL, NULL, "ok\n", 3);
+		return;
+	}
+	snprintf(body, sizeof(body), "degraded: %s; streams go on from the "
+	    "ring, publishes get 503\n", why);
+	conn_respond(s, c, 200, "Ringcast-Health: degraded\r\n", NULL, body,
+	    strlen(body));
+}
+
 /* OPTIONS: a CORS preflight. */
 static void
 route_preflight(struct serve *s, struct conn *c)
@@ -300,10 +346,8 @@ route_request(struct serve *s, struct conn *c)
 	else if (strcmp(path, "/healthz") == 0) {
 		if (!get)
 			conn_error(s, c, 405, "Allow: GET\r\n", "use GET");
-		else if (s->draining)
-			conn_error(s, c, 503, "Retry-After: 1\r\n", "draining");
 		else
-			conn_respond(s, c, 200, NULL, NULL, "ok\n", 3);
+			route_health(s, c);
 	} else if (admin)
 		admin_request(s, c, path, query);
 	else if (strcmp(path, "/") == 0 && s->conf->demo) {

@@ -15,6 +15,7 @@
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
 #include "ringcast/ring.h"
+#include "ringcast/publish.h"
 #include "ringcast/route.h"
 #include "ringcast/serve.h"
 #include "ringcast/stats.h"
@@ -42,6 +43,7 @@ serve_init(struct serve *s, const struct config *conf, struct ring *ring,
 	TAILQ_INIT(&s->closed);
 	s->on_request = route_request;
 	s->on_stream_close = stream_forget;
+	s->on_wait_close = publish_forget;
 	s->iobufsize = SERVE_IOBUF;
 	s->scratchsize = conf->ring_size / 4 + 64;
 	if (s->scratchsize < 256 * 1024 + 64)
@@ -70,6 +72,9 @@ serve_free(struct serve *s)
 	stream_index_free(s->topics);
 	window_free(&s->window);
 	stats_free(s->stats);
+	free(s->live);
+	s->live = NULL;
+	s->nlive = 0;
 	catalog_close(s->cat);
 	history_close(s->hist);
 	s->hist = NULL;
@@ -108,6 +113,61 @@ serve_topic(struct serve *s, const char *name, struct catalog_topic *topic)
 	if (s->conf->auto_create_topics)
 		flags |= CATALOG_RESOLVE_AUTO_CREATE;
 	return catalog_topic_resolve(s->cat, name, strlen(name), flags, topic);
+}
+
+struct serve_ids {
+	uint32_t	*ids;
+	size_t		 n, cap;
+};
+
+static int
+serve_ids_add(void *arg, const struct catalog_topic *t)
+{
+	struct serve_ids	*v = arg;
+	uint32_t		*p;
+	size_t			 cap;
+
+	if (v->n == v->cap) {
+		cap = v->cap == 0 ? 256 : v->cap * 2;
+		if ((p = reallocarray(v->ids, cap, sizeof(*p))) == NULL)
+			return -1;
+		v->ids = p;
+		v->cap = cap;
+	}
+	v->ids[v->n++] = t->id;
+	return 0;
+}
+
+static int
+serve_id_cmp(const void *a, const void *b)
+{
+	uint32_t	 x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+serve_topic_live(struct serve *s, uint32_t id)
+{
+	struct serve_ids	 v = { NULL, 0, 0 };
+
+	if (s->live_at_ms == 0 || s->now_ms - s->live_at_ms >= 1000) {
+		if (serve_catalog(s) == -1 ||
+		    catalog_topic_foreach(s->cat, serve_ids_add, &v) == -1) {
+			free(v.ids);
+			return -1;
+		}
+		if (v.n > 0)
+			qsort(v.ids, v.n, sizeof(*v.ids), serve_id_cmp);
+		free(s->live);
+		s->live = v.ids;
+		s->nlive = v.n;
+		s->live_at_ms = s->now_ms != 0 ? s->now_ms : 1;
+	}
+	if (s->nlive == 0)
+		return 0;
+	return bsearch(&id, s->live, s->nlive, sizeof(*s->live),
+	    serve_id_cmp) != NULL;
 }
 
 int

@@ -1198,6 +1198,15 @@ stream_adopt(struct serve *s, int fd, const struct handoff_state *st)
 	c->topic = st->topics[0];
 	for (i = 0; n > 1 && i < n; i++)
 		c->topics[i] = st->topics[i];
+	/* A topic the new configuration removed ends the stream, at a frame
+	 * boundary with retry:, as a reload did before hand-offs. */
+	for (i = 0; i < n; i++) {
+		if (serve_topic_live(s, st->topics[i]) == 0) {
+			log_debug("fd %d: topic %u was removed: not adopted",
+			    fd, st->topics[i]);
+			goto refuse;
+		}
+	}
 	/* In the index before the ring is read, as in stream_open. */
 	c->member.conn = c;
 	if (stream_index_join(s, &c->member, st->topics[0]) == -1)

@@ -29,11 +29,14 @@
 #include <unistd.h>
 
 #include "ringcast/catalog.h"
+#include "ringcast/cluster.h"
 #include "ringcast/config.h"
 #include "ringcast/conn.h"
+#include "ringcast/cpub.h"
 #include "ringcast/handoff.h"
 #include "ringcast/log.h"
 #include "ringcast/metrics.h"
+#include "ringcast/publish.h"
 #include "ringcast/ring.h"
 #include "ringcast/serve.h"
 #include "ringcast/sse.h"
@@ -543,6 +546,8 @@ worker_on_tick(struct worker *w)
 		conn_on_tick(&w->serve, c);
 	}
 	worker_balance(w);
+	if (w->serve.cpub != NULL)
+		cpub_tick(w->serve.cpub, w->serve.now_ms);
 	if (w->serve.retiring && !w->serve.draining)
 		worker_handoff(w);
 	if (second || w->serve.retiring) {
@@ -563,9 +568,31 @@ worker_on_tick(struct worker *w)
 		return;
 	w->last_heartbeat_scan_ms = w->serve.now_ms;
 	metrics_sample_memory(w->serve.slot);
+	/* In a cluster only the relay appends: no demo clock. */
 	if (w->index == 0 && w->conf->demo && !w->serve.draining &&
-	    !w->serve.retiring)
+	    !w->serve.retiring && w->serve.cpub == NULL)
 		worker_demo_publish(w);
+}
+
+/* [cluster]: publishes go to JetStream through our own connection. */
+static void
+worker_cluster_setup(struct worker *w)
+{
+	struct epoll_event	 ev;
+	char			 err[512];
+
+	if (!cluster_enabled(w->conf))
+		return;
+	if ((w->serve.cpub = cpub_open(w->conf, w->serve.shm, w->index,
+	    publish_cluster_done, &w->serve, err, sizeof(err))) == NULL)
+		fatalx("%s", err);
+	w->cluster_kind = WORKER_KIND_CLUSTER;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &w->cluster_kind;
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, cpub_fd(w->serve.cpub), &ev) ==
+	    -1)
+		fatal("epoll_ctl cluster");
 }
 
 static void
@@ -690,6 +717,7 @@ worker_setup(struct worker *w, const struct worker_params *p)
 
 	ring_set_hwm(w->serve.ring, worker_hwm, &w->serve);
 	serve_catalog(&w->serve);
+	worker_cluster_setup(w);
 	worker_listen(w, 1);
 	metrics_sample_memory(w->serve.slot);
 	__atomic_store_n(&w->serve.shm->slots[p->slot].ready, 1,
@@ -756,6 +784,9 @@ worker_main(const struct worker_params *params)
 				if (w->serve.retiring && !w->serve.draining)
 					worker_handoff(w);
 				break;
+			case WORKER_KIND_CLUSTER:
+				cpub_poll(w->serve.cpub, w->serve.now_ms);
+				break;
 			}
 		}
 		/* One validated copy per worker, then the streams owed. */
@@ -774,6 +805,7 @@ worker_main(const struct worker_params *params)
 	}
 	log_info("exiting: %zu streams ended at a frame boundary",
 	    w->serve.drained);
+	cpub_close(w->serve.cpub);
 	catalog_close(w->serve.cat);
 	exit(0);
 }

@@ -1,9 +1,11 @@
 /*
  * test_ring: the ring's contract: round trips, eviction by slots and bytes,
  * gaps per topic, reopen and reset, every open rejection, the hooks (the
- * high-water mark's outside the lock), batches seen whole or not at all, a
- * multi-process stress run that must see no torn frame, and writers killed
- * inside the critical section (a seam: -Wl,--wrap=sse_encode_id).
+ * high-water mark's outside the lock), batches seen whole or not at all,
+ * appends with given ids (a cluster's: duplicates refused, holes read as
+ * gaps), a multi-process stress run that must see no torn frame, and
+ * writers killed inside the critical section (a seam:
+ * -Wl,--wrap=sse_encode_id).
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -1345,6 +1347,243 @@ test_ring_batch_evicts_by_bytes_across_laps(void **state)
 	assert_true(seq * 150 > 20 * 8 * KB);
 }
 
+/* ring_append_at: ids given by the caller (a cluster's stream sequence). */
+static void
+append_at(struct ring *ring, const struct batch *b, uint64_t first)
+{
+	if (ring_append_at(ring, b->ev, b->n, first) == -1)
+		fail_msg("ring_append_at(%llu): %s",
+		    (unsigned long long)first, strerror(errno));
+}
+
+static void
+one_event(struct batch *b, uint32_t topic, const char *text)
+{
+	b->n = 0;
+	batch_add(b, topic, text);
+}
+
+/* Consecutive given ids land as given; ring_append continues after them. */
+static void
+test_ring_append_at_takes_the_given_ids(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 3; i++) {
+		one_event(&b, 4, text_for(i));
+		append_at(f->ring, &b, i);
+	}
+	b.n = 0;
+	for (i = 4; i <= 6; i++)
+		batch_add(&b, (uint32_t)i, text_for(i));
+	append_at(f->ring, &b, 4);
+	assert_int_equal(ring_committed(f->ring), 6);
+	assert_int_equal(ring_oldest(f->ring), 1);
+	for (i = 1; i <= 3; i++)
+		assert_frame(f->ring, i, 4, text_for(i));
+	for (i = 4; i <= 6; i++)
+		assert_frame(f->ring, i, (uint32_t)i, text_for(i));
+	assert_int_equal(ring_topic_evicted(f->ring, 4), 0);
+	assert_int_equal(append_text(f->ring, 1, "next"), 7);
+}
+
+/* An id the ring has, alone or leading a batch that runs past committed,
+ * is refused whole: EEXIST, nothing written, no notify; 0 is EINVAL. */
+static void
+test_ring_append_at_refuses_an_id_it_has(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct hook_log	 notified = { .n = 0 };
+	uint64_t	 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 5; i++)
+		append_text(f->ring, 1, text_for(i));
+	ring_set_notify(f->ring, record_notify, &notified);
+	one_event(&b, 2, "duplicate");
+	for (i = 1; i <= 5; i++) {
+		errno = 0;
+		assert_int_equal(ring_append_at(f->ring, b.ev, 1, i), -1);
+		assert_int_equal(errno, EEXIST);
+	}
+	b.n = 0;
+	for (i = 0; i < 4; i++)
+		batch_add(&b, 2, "overlap");
+	errno = 0;
+	assert_int_equal(ring_append_at(f->ring, b.ev, b.n, 4), -1);
+	assert_int_equal(errno, EEXIST);
+	errno = 0;
+	assert_int_equal(ring_append_at(f->ring, b.ev, b.n, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(notified.n, 0);
+	assert_int_equal(ring_committed(f->ring), 5);
+	assert_int_equal(ring_oldest(f->ring), 1);
+	for (i = 1; i <= 5; i++)
+		assert_frame(f->ring, i, 1, text_for(i));
+	assert_int_equal(read_status(f->ring, 6), RING_NOT_YET);
+	assert_int_equal(append_text(f->ring, 1, "next"), 6);
+}
+
+/* A first past committed + 1 leaves a hole: what the ring held and every
+ * id in the hole read as evicted, a reader at the old end sees a gap, every
+ * topic's gap covers the hole, and appends go on after the given ids. */
+static void
+test_ring_append_at_past_a_hole_evicts_everything_before(void **state)
+{
+	struct fixture		*f = *state;
+	static struct batch	 b;
+	struct ring_frame	 frame;
+	uint32_t		 topics[] = { 1 }, topic;
+	uint64_t		 i, first = 5 + 10;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 5; i++)
+		append_text(f->ring, 1, text_for(i));
+	b.n = 0;
+	batch_add(&b, 2, text_for(first));
+	batch_add(&b, 3, text_for(first + 1));
+	append_at(f->ring, &b, first);
+	assert_int_equal(ring_committed(f->ring), first + 1);
+	assert_int_equal(ring_oldest(f->ring), first);
+	for (i = 1; i < first; i++)
+		assert_int_equal(read_status(f->ring, i), RING_EVICTED);
+	assert_frame(f->ring, first, 2, text_for(first));
+	assert_frame(f->ring, first + 1, 3, text_for(first + 1));
+	/* Readers at the old end, or anywhere in the hole, see a gap. */
+	assert_int_equal(ring_next(f->ring, 5, NULL, 0, &frame),
+	    RING_EVICTED);
+	assert_int_equal(ring_next(f->ring, 5, topics, 1, &frame),
+	    RING_EVICTED);
+	assert_int_equal(ring_next(f->ring, first - 2, NULL, 0, &frame),
+	    RING_EVICTED);
+	/* A reader at the hole's end goes on, and a quiet topic is quiet. */
+	assert_int_equal(ring_next(f->ring, first - 1, NULL, 0, &frame),
+	    RING_OK);
+	assert_int_equal(frame.seq, first);
+	assert_int_equal(ring_next(f->ring, first - 1, topics, 1, &frame),
+	    RING_NOT_YET);
+	for (topic = 0; topic < 5000; topic++)
+		if (ring_topic_evicted(f->ring, topic) < first - 1)
+			fail_msg("topic %u: evicted %llu, hole ends at %llu",
+			    topic, (unsigned long long)
+			    ring_topic_evicted(f->ring, topic),
+			    (unsigned long long)first - 1);
+	assert_int_equal(append_text(f->ring, 1, "next"), first + 2);
+	assert_frame(f->ring, first + 2, 1, "next");
+	assert_int_equal(ring_next(f->ring, first - 1, topics, 1, &frame),
+	    RING_OK);
+	assert_int_equal(frame.seq, first + 2);
+	assert_int_equal(ring_oldest(f->ring), first);
+}
+
+/* A hole that wraps the slot index: the new ids reuse slots old events
+ * held, and none of those old events shows through. */
+static void
+test_ring_append_at_hole_past_the_slot_count(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	uint64_t	 i, first = 16 * 100 + 3;
+
+	open_ring(f, 64 * KB, 16, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 1, text_for(i));
+	b.n = 0;
+	for (i = 0; i < 12; i++)
+		batch_add(&b, 2, text_for(first + i));
+	append_at(f->ring, &b, first);
+	assert_int_equal(ring_oldest(f->ring), first);
+	for (i = 1; i <= 10; i++)
+		assert_int_equal(read_status(f->ring, i), RING_EVICTED);
+	for (i = 0; i < 12; i++)
+		assert_frame(f->ring, first + i, 2, text_for(first + i));
+	/* Then slot eviction works as before. */
+	for (i = first + 12; i < first + 12 + 20; i++)
+		append_text(f->ring, 3, text_for(i));
+	assert_int_equal(ring_oldest(f->ring), first + 12 + 20 - 16);
+	assert_true(ring_topic_evicted(f->ring, 2) >= first + 11);
+	for (i = ring_oldest(f->ring); i < first + 12 + 20; i++)
+		assert_frame(f->ring, i, 3, text_for(i));
+}
+
+/* All or none: a batch that cannot fit makes no hole and writes nothing. */
+static void
+test_ring_append_at_batch_is_all_or_none(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	static char	 big[5001];
+	struct hook_log	 notified = { .n = 0 };
+	uint64_t	 i;
+
+	open_ring(f, 16 * KB, 256, 0);
+	for (i = 1; i <= 5; i++)
+		append_text(f->ring, 1, text_for(i));
+	ring_set_notify(f->ring, record_notify, &notified);
+	/* Three frames of 3 KB each: over half of 16 KB together. */
+	memset(big, 'B', sizeof(big) - 1);
+	b.n = 0;
+	batch_add(&b, 2, "small");
+	for (i = 0; i < 3; i++)
+		batch_add(&b, 2, big + 2000);
+	errno = 0;
+	assert_int_equal(ring_append_at(f->ring, b.ev, b.n, 20), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(notified.n, 0);
+	assert_int_equal(ring_committed(f->ring), 5);
+	assert_int_equal(ring_oldest(f->ring), 1);
+	assert_int_equal(ring_topic_evicted(f->ring, 1), 0);
+	for (i = 1; i <= 5; i++)
+		assert_frame(f->ring, i, 1, text_for(i));
+	/* A batch that fits lands whole, with one notify for its end. */
+	b.n = 0;
+	for (i = 0; i < 3; i++)
+		batch_add(&b, 2, text_for(20 + i));
+	append_at(f->ring, &b, 20);
+	assert_int_equal(notified.n, 1);
+	assert_int_equal(notified.seqs[0], 22);
+	for (i = 0; i < 3; i++)
+		assert_frame(f->ring, 20 + i, 2, text_for(20 + i));
+}
+
+/* The high-water mark covers the given ids before they are used, far past
+ * the old ceiling too, so a reset never hands them out again. */
+static void
+test_ring_append_at_reserves_the_given_ids(void **state)
+{
+	struct fixture	*f = *state;
+	static struct batch	 b;
+	struct hook_log	 hooks = { .n = 0 };
+	uint64_t	 i, first = 1000000;
+
+	open_ring(f, 64 * KB, 256, 0);
+	ring_set_hwm(f->ring, record_hwm, &hooks);
+	b.n = 0;
+	for (i = 0; i < 3; i++)
+		batch_add(&b, 1, "x");
+	append_at(f->ring, &b, 1000);
+	assert_int_equal(hooks.n, 1);
+	assert_true(hooks.seqs[0] >= 1002);
+	assert_int_equal(hooks.seqs[0], 1002 + 65536);
+	/* Within the reserved step: no new ceiling. */
+	append_at(f->ring, &b, 1003);
+	assert_int_equal(hooks.n, 1);
+	/* Far past it: a new ceiling covering the batch, before it lands. */
+	append_at(f->ring, &b, first);
+	assert_int_equal(hooks.n, 2);
+	assert_true(hooks.seqs[1] >= first + 2);
+	assert_int_equal(ring_committed(f->ring), first + 2);
+	close_ring(f);
+	assert_int_equal(ring_reset(f->path, 64 * KB, 256, 0, f->err,
+	    sizeof(f->err)), 0);
+	reopen_ring(f, 64 * KB, 256);
+	assert_true(append_text(f->ring, 1, "y") > first + 2);
+}
+
 /* Concurrent creators: each child opens with RING_CREATE at once. */
 struct creators {
 	const char	*path;
@@ -1659,6 +1898,7 @@ struct killed {
 	int		 in_hwm;
 	int		 batch;		/* > 0: a batch of this many, dying */
 	int		 die_at;	/* ... writing this frame's id */
+	uint64_t	 at;		/* > 0: ring_append_at this id */
 };
 
 static int
@@ -1692,6 +1932,9 @@ killed_child(void *arg, int index)
 		for (i = 0; i < k->batch && i < 8; i++)
 			ev[i] = (struct ring_event){ 5, body, n };
 		ring_append_batch(k->ring, ev, (size_t)i, &seq);
+	} else if (k->at > 0) {
+		ev[0] = (struct ring_event){ 5, body, n };
+		ring_append_at(k->ring, ev, 1, k->at);
 	} else
 		ring_append(k->ring, 5, body, n, &seq);
 	return 0;	/* not reached: the append dies */
@@ -1712,7 +1955,7 @@ kill_appender(struct killed *k)
 static void
 kill_an_append(struct ring *ring, const char *text, int in_hwm)
 {
-	struct killed	 k = { ring, text, in_hwm, 0, 0 };
+	struct killed	 k = { ring, text, in_hwm, 0, 0, 0 };
 
 	kill_appender(&k);
 }
@@ -1789,7 +2032,7 @@ static void
 test_ring_recovers_writer_killed_inside_a_batch(void **state)
 {
 	struct fixture	*f = *state;
-	struct killed	 k = { NULL, "batched", 0, 6, 4 };
+	struct killed	 k = { NULL, "batched", 0, 6, 4, 0 };
 	uint64_t	 i;
 
 	open_ring(f, 64 * KB, 256, 0);
@@ -1800,6 +2043,38 @@ test_ring_recovers_writer_killed_inside_a_batch(void **state)
 	kill_appender(&k);
 	assert_recovered(f->ring, 1, 10);
 	assert_int_equal(read_status(f->ring, 13), RING_NOT_YET);
+}
+
+/* Dead inside an append_at past a hole, after the hole was made: the
+ * next seq is committed + 1 again, so what comes next must be readable
+ * (the hole is not there yet).  The old events stay evicted. */
+static void
+test_ring_recovers_writer_killed_past_a_hole(void **state)
+{
+	struct fixture		*f = *state;
+	struct killed		 k = { NULL, "past the hole", 0, 0, 0, 30 };
+	struct ring_frame	 frame;
+	uint64_t		 i;
+
+	open_ring(f, 64 * KB, 256, 0);
+	for (i = 1; i <= 10; i++)
+		append_text(f->ring, 1, text_for(i));
+	k.ring = f->ring;
+	kill_appender(&k);
+	assert_int_equal(ring_committed(f->ring), 10);
+	assert_int_equal(read_status(f->ring, 30), RING_NOT_YET);
+	assert_int_equal(ring_next(f->ring, 10, NULL, 0, &frame),
+	    RING_NOT_YET);
+	assert_int_equal(append_text(f->ring, 2, "after"), 11);
+	assert_frame(f->ring, 11, 2, "after");
+	assert_true(ring_oldest(f->ring) <= 11);
+	assert_int_equal(ring_next(f->ring, 10, NULL, 0, &frame), RING_OK);
+	assert_int_equal(frame.seq, 11);
+	/* The retry of the dead append makes its hole again. */
+	assert_int_equal(ring_append_at(f->ring, &(struct ring_event){ 5,
+	    "data: x\n", 8 }, 1, 30), 0);
+	assert_int_equal(ring_oldest(f->ring), 30);
+	assert_int_equal(read_status(f->ring, 11), RING_EVICTED);
 }
 
 int
@@ -1851,6 +2126,12 @@ main(void)
 		T(test_ring_batch_is_seen_whole_by_a_concurrent_reader),
 		T(test_ring_batch_evicts_by_slots_and_records_the_gap),
 		T(test_ring_batch_evicts_by_bytes_across_laps),
+		T(test_ring_append_at_takes_the_given_ids),
+		T(test_ring_append_at_refuses_an_id_it_has),
+		T(test_ring_append_at_past_a_hole_evicts_everything_before),
+		T(test_ring_append_at_hole_past_the_slot_count),
+		T(test_ring_append_at_batch_is_all_or_none),
+		T(test_ring_append_at_reserves_the_given_ids),
 		T(test_ring_concurrent_creators_share_one_ring),
 		T(test_ring_stress_evicting_by_slots_sees_no_torn_frame),
 		T(test_ring_stress_evicting_by_bytes_sees_no_torn_frame),
@@ -1858,6 +2139,7 @@ main(void)
 		T(test_ring_recovers_writer_killed_after_evicting),
 		T(test_ring_recovers_writer_killed_holding_the_lock),
 		T(test_ring_recovers_writer_killed_inside_a_batch),
+		T(test_ring_recovers_writer_killed_past_a_hole),
 #undef T
 	};
 

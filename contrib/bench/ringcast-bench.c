@@ -68,6 +68,8 @@ struct options {
 	enum flavour	 server;
 	const char	*host;
 	int		 port;
+	int		 pub_port;	/* publish here (a cluster's other
+					 * node); 0: port */
 	int		 admin_port;	/* ringcast /metrics, 0: none */
 	long		 subs;
 	int		 procs;
@@ -399,8 +401,8 @@ publisher_open(struct publisher *p)
 	if ((p->req = malloc(p->reqcap)) == NULL ||
 	    (p->resp = malloc(BENCH_RESP_MAX + 1)) == NULL)
 		die("malloc");
-	if ((p->fd = tcp_connect_blocking(opt.host, opt.port)) == -1)
-		die("publisher: connect %s:%d: %s", opt.host, opt.port,
+	if ((p->fd = tcp_connect_blocking(opt.host, opt.pub_port)) == -1)
+		die("publisher: connect %s:%d: %s", opt.host, opt.pub_port,
 		    strerror(errno));
 }
 
@@ -425,7 +427,7 @@ publisher_reconnect(struct publisher *p)
 	p->in_flight = 0;
 	p->resplen = p->consumed = p->bodylen = 0;
 	p->body = NULL;
-	if ((p->fd = tcp_connect_blocking(opt.host, opt.port)) == -1) {
+	if ((p->fd = tcp_connect_blocking(opt.host, opt.pub_port)) == -1) {
 		fprintf(stderr, "ringcast-bench: publisher: reconnect: %s\n",
 		    strerror(errno));
 		return -1;
@@ -1460,6 +1462,7 @@ usage(void)
 "                      [options]\n"
 "  -S ringcast|nchan   server flavour (default ringcast)\n"
 "  -h HOST -p PORT     where it listens (default 127.0.0.1:8080)\n"
+"  -q PORT             publish to this port instead (a cluster's other node)\n"
 "  -a PORT             ringcast admin port, for jemalloc figures\n"
 "  -n SUBS -P PROCS    subscribers and client processes\n"
 "  -N TOPICS           spread subscribers and events over TOPICS topics\n"
@@ -1521,7 +1524,7 @@ main(int argc, char **argv)
 	opt.grace = 10;
 	opt.settle = 2;
 	snprintf(opt.topic, sizeof(opt.topic), "bench-%d", (int)getpid());
-	while ((c = getopt(argc, argv, "m:S:h:p:a:n:N:P:e:s:r:d:b:t:T:H:g:R:k:v")) !=
+	while ((c = getopt(argc, argv, "m:S:h:p:q:a:n:N:P:e:s:r:d:b:t:T:H:g:R:k:v")) !=
 	    -1) {
 		switch (c) {
 		case 'm':
@@ -1538,6 +1541,9 @@ main(int argc, char **argv)
 			break;
 		case 'p':
 			opt.port = atoi(optarg);
+			break;
+		case 'q':
+			opt.pub_port = atoi(optarg);
 			break;
 		case 'a':
 			opt.admin_port = atoi(optarg);
@@ -1599,6 +1605,8 @@ main(int argc, char **argv)
 	}
 	if (m == NULL)
 		usage();
+	if (opt.pub_port == 0)
+		opt.pub_port = opt.port;
 	for (i = 0; i <= MODE_BATCH; i++)
 		if (strcmp(m, mode_names[i]) == 0)
 			break;

@@ -106,6 +106,15 @@ struct config {
 	struct auth		*auth;	/* jwt_key_file's keys, or NULL;
 					 * owned: config_free */
 
+	/* [cluster] */
+	char			 cluster_nats[1024];	/* "": one node */
+	char			 cluster_stream[64];
+	uint32_t		 cluster_replicas;
+	char			 cluster_credentials[PATH_MAX]; /* "": none */
+	uint64_t		 cluster_publish_timeout_ms;
+	uint64_t		 cluster_max_bytes;	/* the stream's bound */
+	uint64_t		 cluster_max_age_ms;	/* 0: none */
+
 	/* [log] */
 	char			 log_target[PATH_MAX];
 	enum log_level		 log_level;

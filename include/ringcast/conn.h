@@ -26,6 +26,8 @@ enum conn_state {
 	CONN_STREAM,		/* an SSE stream */
 	CONN_LINGER,		/* write side shut; waiting for the peer's EOF */
 	CONN_CLOSED,		/* closed; freed after the current event batch */
+	CONN_WAIT,		/* a request awaits an answer from elsewhere
+				 * (a cluster publish): not reading */
 };
 
 enum conn_flag {
@@ -41,6 +43,7 @@ enum conn_flag {
 	CONN_PROXY_WAIT = 0x0200, /* its PROXY header is still to come */
 	CONN_STATS = 0x0400,	/* stream: the admin stats stream (stats.c) */
 	CONN_HISTORY = 0x0800,	/* stream: replaying from history */
+	CONN_BATCH = 0x1000,	/* CONN_WAIT: for a batch publish */
 };
 
 /* Request-phase state, freed once a stream is under way. */
@@ -137,6 +140,12 @@ int	conn_send_control(struct serve *s, struct conn *c, const char *text,
 	    size_t len, int terminate);
 /* Shut the write side and close once the peer is done. */
 void	conn_linger(struct serve *s, struct conn *c);
+/* Park the current request (CONN_WAIT) until conn_resume: no reading,
+ * no timeouts; a peer that hangs up closes it (serve->on_wait_close). */
+void	conn_wait(struct serve *s, struct conn *c);
+/* After a parked request was answered (conn_respond): go on reading the
+ * requests that came meanwhile. */
+void	conn_resume(struct serve *s, struct conn *c);
 /* Free the request-phase state once nothing is left in it. */
 void	conn_io_release(struct conn *c);
 

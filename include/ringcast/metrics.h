@@ -46,6 +46,8 @@ enum metrics_counter {
 	METRICS_JWT_REFUSED,
 	METRICS_STREAMS_HANDED,
 	METRICS_HANDOFF_FALLBACKS,
+	METRICS_CLUSTER_PUBLISHED,	/* acknowledged by JetStream */
+	METRICS_CLUSTER_REFUSED,	/* 503: NATS unreachable or no ack */
 	METRICS_COUNTERS
 };
 
@@ -74,17 +76,43 @@ struct metrics_archiver {
 	int		 running;	/* written by the master */
 };
 
-/* Changes with the layout of struct metrics: a binary upgrade between
- * builds whose shared state differs is refused (it takes a restart). */
-#define METRICS_LAYOUT	((uint32_t)(sizeof(struct metrics_slot) << 8 | 1))
+/* The cluster relay's figures (relay.c): one writer, the relay (relaxed
+ * atomics), but running and restarts, written by the master. */
+struct metrics_cluster {
+	uint64_t	 enabled;	/* [cluster] nats is set */
+	uint64_t	 connected;	/* the relay's NATS connection is up */
+	uint64_t	 consuming;	/* its consumer is subscribed */
+	uint64_t	 conflict;	/* the ring holds ids the stream lacks */
+	uint64_t	 base;		/* id = base + stream sequence */
+	uint64_t	 epoch;		/* the stream's creation (ns), 0 until
+					 * the relay has seen it: base is
+					 * valid only then (release-stored) */
+	uint64_t	 last_id;	/* the newest id the consumer appended */
+	uint64_t	 stream_last;	/* the stream's newest id, as last seen */
+	uint64_t	 appended;	/* events appended by the consumer */
+	uint64_t	 duplicates;	/* messages whose id the ring had */
+	uint64_t	 gaps;		/* holes: events this node never got */
+	uint64_t	 epochs;	/* new epochs (the stream was made anew) */
+	uint64_t	 unknown_topics; /* events of topics not in the catalog */
+	uint64_t	 disconnects;
+	uint64_t	 catalog_applied; /* catalog entries from the bucket */
+	uint64_t	 restarts;	/* written by the master */
+	int		 running;	/* written by the master */
+};
 
 struct metrics {
 	unsigned int		 nslots;
 	int			 memfd;		/* backs the mapping */
 	uint32_t		 layout;	/* METRICS_LAYOUT */
 	struct metrics_archiver	 archiver;
+	struct metrics_cluster	 cluster;
 	struct metrics_slot	 slots[];
 };
+
+/* Changes with the layout of the shared state: a binary upgrade between
+ * builds whose layouts differ is refused (it takes a restart). */
+#define METRICS_LAYOUT	((uint32_t)((sizeof(struct metrics_slot) << 16 ^ \
+			    sizeof(struct metrics) << 1) | 1))
 
 /* Map the shared state for nslots workers; NULL
  * with errno set on failure.  Called by the master before any fork. */

@@ -109,6 +109,16 @@ int	ring_append(struct ring *ring, uint32_t topic, const void *body,
 int	ring_append_batch(struct ring *ring, const struct ring_event *ev,
 	    size_t n, uint64_t *first_seq);
 
+/*
+ * ring_append_batch with given seqs: first, first + 1, ... (a cluster's
+ * ids).  -1 with errno EEXIST when first <= committed (nothing appended:
+ * the caller has these already), else as ring_append_batch.  A first past
+ * committed + 1 leaves a hole: every seq in it, and every event the ring
+ * retained, reads as evicted from then on, so readers report a gap.
+ */
+int	ring_append_at(struct ring *ring, const struct ring_event *ev,
+	    size_t n, uint64_t first);
+
 /* Newest committed seq (acquire); 0 if nothing was ever appended. */
 uint64_t ring_committed(const struct ring *ring);
 /* Oldest retained seq; committed + 1 when empty. */

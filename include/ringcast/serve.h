@@ -19,6 +19,7 @@
 struct catalog;
 struct config;
 struct conn;
+struct cpub;
 struct history;
 struct metrics;
 struct metrics_slot;
@@ -66,10 +67,18 @@ struct serve {
 	size_t			 drained;	/* streams ended at a boundary */
 	size_t			 retired;	/* the same, by a retire */
 	struct stats		*stats;		/* stats.c; NULL until used */
+	struct cpub		*cpub;		/* cluster publishing, or NULL */
+	/* The catalog's topic ids, sorted, for serve_topic_live. */
+	uint32_t		*live;
+	size_t			 nlive;
+	uint64_t		 live_at_ms;	/* 0: never read */
 	/* Called by conn.c with each complete request (route_request). */
 	void			(*on_request)(struct serve *, struct conn *);
 	/* Called by conn_close for a stream, first (stream_forget). */
 	void			(*on_stream_close)(struct serve *,
+				    struct conn *);
+	/* Called by conn_close for a CONN_WAIT request (publish_forget). */
+	void			(*on_wait_close)(struct serve *,
 				    struct conn *);
 };
 
@@ -89,6 +98,10 @@ int	serve_catalog(struct serve *s);
  * open (serve_catalog).  May write the catalog once per new topic. */
 enum catalog_result serve_topic(struct serve *s, const char *name,
 	    struct catalog_topic *topic);
+/* Is topic id still in the catalog (a reload adopting streams)?  1 yes,
+ * 0 no (removed), -1 when it cannot tell (no catalog): keep the stream.
+ * Reads every id once, then at most once a second: O(log topics). */
+int	serve_topic_live(struct serve *s, uint32_t id);
 /* Open the history store (read side) if it is not open, at most once a
  * second; 0 when it is open, -1 when it cannot be (no archiver yet). */
 int	serve_history(struct serve *s);

@@ -51,6 +51,7 @@ enum worker_kind {
 	WORKER_KIND_TIMER,
 	WORKER_KIND_INBOX,
 	WORKER_KIND_HANDOFF,	/* room in an inbox we hand streams to */
+	WORKER_KIND_CLUSTER,	/* JetStream acknowledgements arrived */
 };
 
 struct worker_listener {
@@ -69,6 +70,7 @@ struct worker {
 	int			 epfd;
 	uint8_t			 wake_kind, signal_kind, timer_kind;
 	uint8_t			 inbox_kind;
+	uint8_t			 cluster_kind;
 	int			 inbox;		/* streams handed to us */
 	int			*inbox_send;	/* per slot; ours is -1 */
 	unsigned int		 nslots;

@@ -3,6 +3,7 @@ ringcast_harness.py so test files can import it by name."""
 
 import pytest
 
+from nats_rig import NatsRig
 from ringcast_harness import Server
 
 
@@ -59,3 +60,24 @@ def shared_server(tmp_path_factory):
     except AssertionError:
         srv.kill_all()
     assert not srv.troubles(), "\n".join(srv.troubles())
+
+
+@pytest.fixture
+def make_nats(tmp_path):
+    """Make and start NATS rigs (nats_rig.NatsRig) in tmp_path:
+    make_nats(n=3) is a JetStream cluster of three, make_nats(1) one server.
+    Each is killed at the end (its own PIDs only); its logs show when the
+    test failed."""
+    rigs = []
+
+    def make(n=3, start=True, **kw):
+        rig = NatsRig(tmp_path / f"nats{len(rigs)}", n, **kw)
+        rigs.append(rig)
+        if start:
+            rig.start()
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.cleanup()
+        print(rig.log_text())

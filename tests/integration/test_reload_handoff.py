@@ -122,3 +122,42 @@ def test_worker_killed_during_a_hand_off_loses_no_stream(make_server):
                 os.kill(pid, signal.SIGKILL)
     srv.stop()
 
+
+
+def test_reload_closes_the_streams_of_a_removed_topic(make_server):
+    """Streams the new configuration no longer allows are not adopted:
+    those of a topic removed before the reload end at a frame boundary
+    with retry:, the others are handed over and go on."""
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    srv.ctl("topic", "add", "gone")
+    srv.start()
+    keep = [srv.subscribe(f"/events/{TOPIC}") for _ in range(10)]
+    drop = [srv.subscribe("/events/gone") for _ in range(10)]
+    srv.publish(TOPIC, "before")
+    srv.publish("gone", "before")
+    for c in keep + drop:
+        assert c.next_event()["data"] == "before"
+    local = [c.sock.getsockname() for c in keep]
+    srv.ctl("topic", "rm", "gone")
+    old = set(srv.worker_pids())
+    srv.send_signal(signal.SIGHUP)
+    assert wait_until(lambda: old_generation_gone(srv, old), DRAIN + 2), \
+        srv.log_text()
+    for c in drop:
+        assert c.read_until_end(timeout=5) == []
+        # Ended at a frame boundary, told again when to come back.
+        assert c.clean_end and len(c.retry) >= 2, (c.clean_end, c.retry)
+        c.close()
+    after = srv.publish(TOPIC, "after")
+    for c, addr in zip(keep, local):
+        ev = c.next_event()
+        assert (int(ev["id"]), ev["data"]) == (after, "after")
+        assert c.sock.getsockname() == addr
+        c.close()
+    m = srv.metrics()
+    handed = sum(v for k, v in m.items()
+                 if k.startswith("ringcast_streams_handed_total"))
+    # All twenty were handed over; the new worker ended the ten of the
+    # removed topic.
+    assert handed == 20, m
