@@ -69,14 +69,15 @@ class Streams:
         return all(c.ended or (c.ids and c.ids[-1] >= last)
                    for c in self.clients)
 
-    def worst_gap(self, start, end):
-        """The longest wait between two events of a stream, over all
-        streams, for a wait that ends in [start, end]."""
+    def worst_late(self, published, start, end):
+        """The longest time, over all streams, from a publish's answer to
+        the event's arrival, for the events answered in [start, end]
+        (published: id -> when its publish was answered)."""
         worst = 0.0
         for c in self.clients:
-            for a, b in zip(c.at, c.at[1:]):
-                if start <= b <= end:
-                    worst = max(worst, b - a)
+            for seq, t in zip(c.ids, c.at):
+                if seq in published and start <= published[seq] <= end:
+                    worst = max(worst, t - published[seq])
         return worst
 
     def check_delivery(self, pub, log, timeout=15):
@@ -225,6 +226,20 @@ class Publisher(threading.Thread):
                     return
             n += 1
             self._halt.wait(self.interval)
+
+
+class TimedPublisher(Publisher):
+    """A Publisher that keeps when each publish was answered."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.at = {}
+
+    def _post(self, data):
+        seq = super()._post(data)
+        if seq is not None:
+            self.at[seq] = time.monotonic()
+        return seq
 
 
 def check_delivery(publisher, subscribers):

@@ -21,7 +21,8 @@ import sys
 import time
 
 from ringcast_harness import SLOW
-from ringcast_lifecycle import Publisher, alive, read_pid, stop_new_master
+from ringcast_lifecycle import (TimedPublisher, alive, read_pid,
+                                stop_new_master)
 
 HERE = pathlib.Path(__file__).resolve().parent
 TOPIC = "news"
@@ -34,20 +35,6 @@ UPGRADES = int(os.environ.get("RC_UPGRADES", 1))
 INTERVAL = 0.3
 DRAIN = 10
 SILENCE_MS = 200
-
-
-class TimedPublisher(Publisher):
-    """A Publisher that keeps when each publish was answered."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.at = {}
-
-    def _post(self, data):
-        seq = super()._post(data)
-        if seq is not None:
-            self.at[seq] = time.monotonic()
-        return seq
 
 
 def counter(srv, name):
