@@ -1211,6 +1211,12 @@ master_upgrade_exec(struct master *m, int ctl)
 	    (listen[0] != '\0' && setenv(UPGRADE_ENV_LISTEN, listen, 1) ==
 	    -1) || setenv(UPGRADE_ENV_STATE, state, 1) == -1)
 		goto fail;
+	free(state);
+	if (asprintf(&state, "%llu:%u:%s",
+	    (unsigned long long)m->conf->ring_size, m->conf->ring_slots,
+	    m->conf->ring_path) == -1 ||
+	    setenv(UPGRADE_ENV_RING, state, 1) == -1)
+		goto fail;
 	if (chdir(m->up.cwd) == -1)
 		log_warn("upgrade: chdir %s", m->up.cwd);
 	execv(m->up.exe, master_argv != NULL ? master_argv : fallback);
@@ -1572,6 +1578,31 @@ master_upgrade_listeners(struct master *m, struct config *conf)
 	m->admin_addrs = conf->admin_listen;
 }
 
+/* The old workers map the old master's ring: [ring] changes take a
+ * restart, as on a reload. */
+static void
+master_upgrade_ring(struct config *conf)
+{
+	const char	*text = getenv(UPGRADE_ENV_RING);
+	char		 path[PATH_MAX], err[256];
+	uint64_t	 size;
+	uint32_t	 slots;
+
+	if (text == NULL)
+		fatalx("upgrade: %s is not set", UPGRADE_ENV_RING);
+	if (upgrade_parse_ring(text, &size, &slots, path, sizeof(path), err,
+	    sizeof(err)) == -1)
+		fatalx("upgrade: %s", err);
+	if (strcmp(path, conf->ring_path) == 0 && size == conf->ring_size &&
+	    slots == conf->ring_slots)
+		return;
+	log_warnx("upgrade: [ring] changes take a restart; keeping the "
+	    "running ring");
+	strlcpy(conf->ring_path, path, sizeof(conf->ring_path));
+	conf->ring_size = size;
+	conf->ring_slots = slots;
+}
+
 /* Started by an old master's SIGUSR2 (RINGCAST_UPGRADE set)?  Then map
  * its shared state, take its inboxes and listeners and return 1; fatal
  * (the old master serves on) if any of it is not what we expect.
@@ -1632,6 +1663,7 @@ master_upgrade_adopt(struct master *m, struct config *conf)
 		    "workers grew): restart instead", config_workers(conf),
 		    free_slots);
 	master_upgrade_listeners(m, conf);
+	master_upgrade_ring(conf);
 	m->generation = st->generation;
 	m->up.ctl = st->ctl;
 	m->up.old_pid = getppid();
@@ -1639,6 +1671,7 @@ master_upgrade_adopt(struct master *m, struct config *conf)
 	free(st);
 	unsetenv(UPGRADE_ENV_STATE);
 	unsetenv(UPGRADE_ENV_LISTEN);
+	unsetenv(UPGRADE_ENV_RING);
 	log_info("upgrade: taking over from pid %ld (generation %d, %u slots)",
 	    (long)m->up.old_pid, m->generation, m->nslots);
 	return 1;

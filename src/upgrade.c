@@ -212,3 +212,33 @@ upgrade_format_state(char *buf, size_t len, const struct upgrade_state *st)
 	}
 	return 0;
 }
+
+int
+upgrade_parse_ring(const char *text, uint64_t *size, uint32_t *slots,
+    char *path, size_t pathlen, char *err, size_t errlen)
+{
+	const char		*p = text;
+	unsigned long long	 v[2];
+	char			*end;
+	int			 i;
+
+	for (i = 0; i < 2; i++) {
+		if (*p < '0' || *p > '9')
+			return upgrade_error(err, errlen, "%s: want "
+			    "size:slots:path", UPGRADE_ENV_RING);
+		errno = 0;
+		v[i] = strtoull(p, &end, 10);
+		if (errno != 0 || *end != ':' ||
+		    (i == 1 && v[i] > UINT32_MAX))
+			return upgrade_error(err, errlen, "%s: want "
+			    "size:slots:path", UPGRADE_ENV_RING);
+		p = end + 1;
+	}
+	if (*p == '\0' || strlen(p) >= pathlen)
+		return upgrade_error(err, errlen, "%s: path empty or too long",
+		    UPGRADE_ENV_RING);
+	*size = v[0];
+	*slots = (uint32_t)v[1];
+	memcpy(path, p, strlen(p) + 1);
+	return 0;
+}

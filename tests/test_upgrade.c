@@ -148,6 +148,33 @@ test_upgrade_state_refuses_bad_values(void **state)
 	refuse_state("1:9:4:1:10:11:20:21 ", "inbox 0: not a decimal");
 }
 
+static void
+test_upgrade_ring_parses_and_refuses(void **state)
+{
+	uint64_t	 size = 0;
+	uint32_t	 slots = 0;
+	char		 path[16], err[256];
+
+	(void)state;
+	assert_int_equal(upgrade_parse_ring("8388608:16384:/var/a:b", &size,
+	    &slots, path, sizeof(path), err, sizeof(err)), 0);
+	assert_true(size == 8388608);
+	assert_int_equal(slots, 16384);
+	assert_string_equal(path, "/var/a:b");
+	assert_int_equal(upgrade_parse_ring("8:16:", &size, &slots, path,
+	    sizeof(path), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "path empty"));
+	assert_int_equal(upgrade_parse_ring("8:16:/a/very/long/path/x", &size,
+	    &slots, path, sizeof(path), err, sizeof(err)), -1);
+	assert_int_equal(upgrade_parse_ring("-8:16:/r", &size, &slots, path,
+	    sizeof(path), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, UPGRADE_ENV_RING));
+	assert_int_equal(upgrade_parse_ring("8:4294967296:/r", &size, &slots,
+	    path, sizeof(path), err, sizeof(err)), -1);
+	assert_int_equal(upgrade_parse_ring("8/r", &size, &slots, path,
+	    sizeof(path), err, sizeof(err)), -1);
+}
+
 int
 main(void)
 {
@@ -158,6 +185,7 @@ main(void)
 		cmocka_unit_test(test_upgrade_listen_refuses_bad_values),
 		cmocka_unit_test(test_upgrade_state_round_trips),
 		cmocka_unit_test(test_upgrade_state_refuses_bad_values),
+		cmocka_unit_test(test_upgrade_ring_parses_and_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

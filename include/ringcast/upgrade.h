@@ -5,17 +5,21 @@
  * as the configuration writes it); RINGCAST_UPGRADE names the shared state
  * ("1:ctl:generation:nslots:metrics:wake:send0:recv0:send1:recv1:...",
  * version 1, then the control socket, the generation the old master runs,
- * the slot count, the two memory files and every slot's hand-off inbox).
- * Both are internal: an operator never sets them.  Parsing is strict: a
+ * the slot count, the two memory files and every slot's hand-off inbox);
+ * RINGCAST_UPGRADE_RING names the ring the old workers map
+ * ("size:slots:path"), which the new master keeps, as a reload does.
+ * All are internal: an operator never sets them.  Parsing is strict: a
  * value that is not exactly of this form is refused with a message.
  */
 #ifndef RINGCAST_UPGRADE_H
 #define RINGCAST_UPGRADE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define UPGRADE_ENV_LISTEN	"RINGCAST_LISTEN_FDS"
 #define UPGRADE_ENV_STATE	"RINGCAST_UPGRADE"
+#define UPGRADE_ENV_RING	"RINGCAST_UPGRADE_RING"
 #define UPGRADE_VERSION		1
 #define UPGRADE_LISTEN_MAX	16	/* 2 * CONFIG_LISTEN_MAX */
 #define UPGRADE_ADDR_MAX	64	/* config_addr.text */
@@ -55,5 +59,11 @@ int	upgrade_parse_state(const char *text, struct upgrade_state *st,
  * fit. */
 int	upgrade_format_state(char *buf, size_t len,
 	    const struct upgrade_state *st);
+
+/* Parse a RINGCAST_UPGRADE_RING value: 0 with *size, *slots and path
+ * (pathlen bytes) set, or -1 with a message in err (a size or slot count
+ * that is not a decimal, an empty or overlong path). */
+int	upgrade_parse_ring(const char *text, uint64_t *size, uint32_t *slots,
+	    char *path, size_t pathlen, char *err, size_t errlen);
 
 #endif

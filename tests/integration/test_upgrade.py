@@ -61,6 +61,24 @@ class Dialer(threading.Thread):
             self._halt.wait(0.01)
 
 
+def upgrade(srv, streams):
+    """SIGUSR2 to srv's master; read streams until it has exited (the
+    new master, its child and now an orphan, has the pidfile).  Returns
+    (seconds it took, new master's pid) once both are asserted."""
+    old = srv.proc.pid
+    t0 = time.monotonic()
+    srv.send_signal(signal.SIGUSR2)
+    while srv.proc.poll() is None and \
+            time.monotonic() - t0 < (DRAIN + 5) * SLOW:
+        streams.pump(0.05)
+    took = time.monotonic() - t0
+    new = read_pid(srv)
+    assert srv.proc.poll() == 0, \
+        "old master still running or failed:\n" + srv.log_text()
+    assert new not in (None, old), new
+    return took, new
+
+
 def start_from(srv, binary):
     """Start srv from another copy of ringcastd (the harness's start, with
     a binary path of our own)."""
@@ -86,18 +104,9 @@ def test_upgrade_keeps_every_stream_and_listener(make_server):
         streams.pump(2.5)
         old = set(srv.worker_pids()) | {srv.archiver_pid()}
         t0 = time.monotonic()
-        srv.send_signal(signal.SIGUSR2)
-        # The old master exits once its workers have handed every stream
-        # over; the new one (its child, now an orphan) has the pidfile.
-        while srv.proc.poll() is None and \
-                time.monotonic() - t0 < (DRAIN + 5) * SLOW:
-            streams.pump(0.05)
-        t1 = time.monotonic()
-        new_master = read_pid(srv)
-        assert srv.proc.poll() == 0, \
-            "old master still running or failed:\n" + srv.log_text()
-        assert t1 - t0 <= DRAIN * SLOW, f"old master took {t1 - t0:.1f}s"
-        assert new_master not in (None, old_master), new_master
+        took, new_master = upgrade(srv, streams)
+        t1 = t0 + took
+        assert took <= DRAIN * SLOW, f"old master took {took:.1f}s"
         assert alive(new_master)
         assert not any(alive(p) for p in old), "old workers outlived it"
         assert wait_until(lambda: len(srv.worker_pids(new_master)) == 2 and
@@ -180,19 +189,39 @@ def test_failed_new_binary_leaves_the_old_master_serving(make_server,
         # Put a working binary back: the next upgrade succeeds.
         shutil.copy2(RINGCASTD, bindir / "ringcastd.new")
         os.replace(bindir / "ringcastd.new", binary)
-        srv.send_signal(signal.SIGUSR2)
-        t0 = time.monotonic()
-        while srv.proc.poll() is None and \
-                time.monotonic() - t0 < (DRAIN + 5) * SLOW:
-            streams.pump(0.05)
-        assert srv.proc.poll() == 0, srv.log_text()
-        new_master = read_pid(srv)
-        assert new_master not in (None, master)
+        new_master = upgrade(srv, streams)[1]
         streams.pump(0.5)
         pub.stop()
         pub.join(10 * SLOW)
         streams.check_delivery(pub, srv.log_text, timeout=10)
     finally:
         pub.stop()
+        streams.close()
+        stop_new_master(srv, master, new_master)
+
+
+def test_upgrade_keeps_the_running_ring(make_server):
+    """The old workers map the running ring: a [ring] change in the file
+    takes a restart, and the new master keeps that ring, as a reload
+    does, so the streams it adopts go on from their ids."""
+    srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
+    srv.ctl("topic", "add", TOPIC)
+    srv.start()
+    master = srv.proc.pid
+    streams = Streams(srv.port, TOPIC, 4)
+    new_master = None
+    try:
+        first = srv.publish(TOPIC, "before")
+        srv.sections["ring"]["size"] = "16M"
+        srv.sections["ring"]["path"] = str(srv.tmp / "ring2")
+        srv.write_config()
+        new_master = upgrade(srv, streams)[1]
+        second = srv.publish(TOPIC, "after")
+        streams.pump(0.5)
+        for c in streams.clients:
+            assert not c.ended and c.ids == [first, second], c.ids
+        assert not (srv.tmp / "ring2").exists()
+        assert "[ring] changes take a restart" in srv.log_text()
+    finally:
         streams.close()
         stop_new_master(srv, master, new_master)
