@@ -17,8 +17,9 @@
  * (argv kept), passing everything shared across exec: the listeners
  * (RINGCAST_LISTEN_FDS), the metrics and wake-up tables (memory files, and
  * the wake eventfds under the same numbers), every slot's hand-off inbox
- * and a control socket (RINGCAST_UPGRADE, see upgrade.h).  The new master
- * maps the same state, opens the same ring, starts its generation in the
+ * and a control socket (RINGCAST_UPGRADE), and the running ring
+ * (RINGCAST_UPGRADE_RING; see upgrade.h).  The new master maps the same
+ * state, opens the same ring, starts its generation in the
  * free slots (generation + 1) and says "ready" on the control socket once
  * every new worker is in its loop; the old master then retires all its
  * workers exactly as a reload does, so they hand their streams to the new
@@ -84,7 +85,7 @@
 enum master_upgrade_state {
 	MASTER_UPGRADE_NONE,
 	MASTER_UPGRADE_STARTED,		/* old: the new one is starting */
-	MASTER_UPGRADE_HANDING,		/* old: stopping the archiver */
+	MASTER_UPGRADE_HANDING,		/* old: archiver, relay stopping */
 	MASTER_UPGRADE_HANDED,		/* old: retiring, exit when empty */
 	MASTER_UPGRADE_ADOPTED,		/* new: workers starting */
 	MASTER_UPGRADE_WAITING,		/* new: ready, waiting for "go" */
