@@ -300,17 +300,27 @@ def stop_master(pid, timeout=15):
         raise AssertionError(f"master {pid} did not stop")
 
 
+def new_masters(srv):
+    """The children of srv's master that are masters: the new ones of an
+    upgrade, which outlive it.  Call while it runs; stop_new_master stops
+    every one seen, even if none took the pidfile over."""
+    seen = srv.__dict__.setdefault("new_masters", set())
+    seen.update(p for p in srv.child_pids()
+                if b"master" in srv._title(p))
+    return seen
+
+
 def stop_new_master(srv, old_master, new_master):
-    """At a test's end: stop the master that took over from old_master
-    (from the pidfile if the test did not get that far); SIGKILL it and
-    its children, by PID, if it does not stop."""
-    if new_master is None:
-        new_master = read_pid(srv)
-    if new_master in (None, old_master):
-        return
-    pids = srv.child_pids(new_master) + [new_master]
+    """At a test's end: stop the masters that took over, or tried to,
+    from old_master (new_master, the pidfile's, those new_masters saw);
+    SIGKILL them and their children, by PID, if they do not stop."""
+    masters = set(srv.__dict__.get("new_masters", ())) | \
+        {new_master, read_pid(srv)}
+    masters -= {None, old_master}
+    pids = [p for m in masters for p in srv.child_pids(m) + [m]]
     try:
-        stop_master(new_master)
+        for m in masters:
+            stop_master(m)
     finally:
         for p in pids:
             try:

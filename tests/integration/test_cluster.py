@@ -347,7 +347,8 @@ def test_upgrade_hands_the_relay_over(make_server, make_nats):
     its relay before the new master starts one (never two consumers at
     once), the new relay consumes, and a stream opened before the upgrade
     gets every event, published before and after, once."""
-    from ringcast_lifecycle import alive, read_pid, stop_new_master
+    from ringcast_lifecycle import (alive, new_masters, read_pid,
+                                    stop_new_master)
     rig = make_nats(1)
     srv = make_node(make_server, rig, "a", replicas=1)
     old_master = srv.proc.pid
@@ -358,7 +359,11 @@ def test_upgrade_hands_the_relay_over(make_server, make_nats):
     try:
         before = [srv.publish("news", f"before-{i}") for i in range(5)]
         srv.send_signal(signal.SIGUSR2)
-        srv.proc.wait(10 * SLOW)
+
+        def old_master_gone():
+            new_masters(srv)    # to stop at the end, whatever happens
+            return srv.proc.poll() is not None
+        assert wait_for(old_master_gone, 10)
         assert srv.proc.returncode == 0, srv.log_text()[-3000:]
         new_master = read_pid(srv)
         assert new_master not in (None, old_master)

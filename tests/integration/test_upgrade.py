@@ -19,7 +19,8 @@ import time
 
 from ringcast_harness import RINGCASTD, SLOW
 from ringcast_lifecycle import (Publisher, Streams, TimedPublisher, alive,
-                                read_pid, stop_new_master, wait_until)
+                                new_masters, read_pid, stop_new_master,
+                                wait_until)
 
 TOPIC = "news"
 STREAMS = int(os.environ.get(
@@ -70,6 +71,7 @@ def upgrade(srv, streams):
     srv.send_signal(signal.SIGUSR2)
     while srv.proc.poll() is None and \
             time.monotonic() - t0 < (DRAIN + 5) * SLOW:
+        new_masters(srv)
         streams.pump(0.05)
     took = time.monotonic() - t0
     new = read_pid(srv)
