@@ -10,6 +10,28 @@
  * fork): a retiring worker sends its streams to the inboxes of the new
  * generation's slots, and the master holds both ends, so streams queued for
  * a worker that crashed wait for its respawn, or are closed at its reap.
+ *
+ * Binary upgrade (SIGUSR2 to the master; a worker's SIGUSR2 is its retire
+ * order, from us): the new master is, to the old one's workers, just the
+ * next generation.  The old master forks and execs its own binary path
+ * (argv kept), passing everything shared across exec: the listeners
+ * (RINGCAST_LISTEN_FDS), the metrics and wake-up tables (memory files, and
+ * the wake eventfds under the same numbers), every slot's hand-off inbox
+ * and a control socket (RINGCAST_UPGRADE), and the running ring
+ * (RINGCAST_UPGRADE_RING; see upgrade.h).  The new master maps the same
+ * state, opens the same ring, starts its generation in the
+ * free slots (generation + 1) and says "ready" on the control socket once
+ * every new worker is in its loop; the old master then retires all its
+ * workers exactly as a reload does, so they hand their streams to the new
+ * generation's inboxes (no new socket, no new protocol), stops its
+ * archiver and relay, lets go of the pidfile and says "go": the new master
+ * writes its pid and starts its own archiver and relay.  The old master
+ * exits when its last worker has, at drain_timeout at most, and leaves the
+ * pidfile alone.  A new binary that cannot exec, exits, or is not ready
+ * within MASTER_UPGRADE_READY_MS is reaped or killed, and the old master
+ * serves on.
+ * A slot is free only when no master's worker holds it: the other master's
+ * dead workers' slots are freed by whoever sees them gone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +61,7 @@
 #include "ringcast/metrics.h"
 #include "ringcast/relay.h"
 #include "ringcast/ring.h"
+#include "ringcast/upgrade.h"
 #include "ringcast/wake.h"
 #include "ringcast/worker.h"
 
@@ -52,6 +75,37 @@
  * new worker's bursts.  More would not go faster, only leave streams
  * silent longer in the queue, where no worker serves them. */
 #define MASTER_INBOX_BUFFER	(256 * 1024)
+/* A binary upgrade: how long the new master has to get every worker into
+ * its loop, and how long it waits for the old master to let go. */
+#define MASTER_UPGRADE_READY_MS	30000
+#define MASTER_UPGRADE_GO_MS	10000
+#define MASTER_UPGRADE_READY	"ready"
+#define MASTER_UPGRADE_GO	"go"
+
+enum master_upgrade_state {
+	MASTER_UPGRADE_NONE,
+	MASTER_UPGRADE_STARTED,		/* old: the new one is starting */
+	MASTER_UPGRADE_HANDING,		/* old: archiver, relay stopping */
+	MASTER_UPGRADE_HANDED,		/* old: retiring, exit when empty */
+	MASTER_UPGRADE_ADOPTED,		/* new: workers starting */
+	MASTER_UPGRADE_WAITING,		/* new: ready, waiting for "go" */
+};
+
+struct master_upgrade {
+	enum master_upgrade_state state;
+	pid_t		 pid;		/* old: the new master */
+	pid_t		 old_pid;	/* new: the old master */
+	int		 ctl;		/* control socket, or -1 */
+	uint64_t	 deadline_ms;
+	char		 exe[PATH_MAX];	/* our binary's path at start */
+	char		 cwd[PATH_MAX];
+};
+
+struct master;
+
+static char *const *master_argv;
+
+static int	master_upgrade_reaped(struct master *, pid_t, int);
 
 struct master_slot {
 	pid_t		 pid;
@@ -88,6 +142,7 @@ struct master {
 	uint64_t		 last_sync_ms;
 	struct master_slot	 archiver;	/* pid 0: not running */
 	struct master_slot	 relay;		/* [cluster]; pid 0: none */
+	struct master_upgrade	 up;		/* binary upgrade */
 };
 
 static uint64_t
@@ -267,7 +322,10 @@ master_spawn(struct master *m, unsigned int slot)
 	case 0:
 		/* The pidfile's lock is the master's: a worker that outlives
 		 * a killed master must not keep a new one from starting. */
-		pidfile_close(m->pfh);
+		if (m->pfh != NULL)
+			pidfile_close(m->pfh);
+		if (m->up.ctl != -1)
+			close(m->up.ctl);
 		/* The signal mask stays as the master's (all of ours
 		 * blocked) until worker_setup sets its own: a SIGUSR1 sent
 		 * now must wait for the worker's signalfd, not kill it. */
@@ -286,6 +344,15 @@ master_spawn(struct master *m, unsigned int slot)
 	    slot);
 }
 
+/* Whether slot i is free: no worker of ours, none pending, and none of
+ * another master's (a binary upgrade shares the slots). */
+static int
+master_slot_free(const struct master *m, unsigned int i)
+{
+	return m->slots[i].pid == 0 && m->slots[i].respawn_at_ms == 0 &&
+	    !__atomic_load_n(&m->shm->slots[i].active, __ATOMIC_ACQUIRE);
+}
+
 /* Start a generation of workers in free slots. */
 static void
 master_spawn_generation(struct master *m)
@@ -294,7 +361,7 @@ master_spawn_generation(struct master *m)
 
 	m->generation++;
 	for (i = 0; i < m->nslots && started < want; i++) {
-		if (m->slots[i].pid != 0 || m->slots[i].respawn_at_ms != 0)
+		if (!master_slot_free(m, i))
 			continue;
 		m->slots[i].generation = m->generation;
 		m->slots[i].index = started++;
@@ -328,7 +395,10 @@ master_spawn_archiver(struct master *m)
 	case 0:
 		/* Not the archiver's: a port must close when the master
 		 * closes it, and the pidfile lock is the master's. */
-		pidfile_close(m->pfh);
+		if (m->pfh != NULL)
+			pidfile_close(m->pfh);
+		if (m->up.ctl != -1)
+			close(m->up.ctl);
 		for (i = 0; i < m->nlisten; i++)
 			close(m->listen_fds[i]);
 		for (i = 0; i < m->nadmin; i++)
@@ -425,7 +495,10 @@ master_spawn_relay(struct master *m)
 		    MASTER_BACKOFF_MAX_MS;
 		return;
 	case 0:
-		pidfile_close(m->pfh);
+		if (m->pfh != NULL)
+			pidfile_close(m->pfh);
+		if (m->up.ctl != -1)
+			close(m->up.ctl);
 		for (i = 0; i < m->nlisten; i++)
 			close(m->listen_fds[i]);
 		for (i = 0; i < m->nadmin; i++)
@@ -485,7 +558,7 @@ master_free_slots(const struct master *m)
 	unsigned int	 i, n = 0;
 
 	for (i = 0; i < m->nslots; i++)
-		if (m->slots[i].pid == 0 && m->slots[i].respawn_at_ms == 0)
+		if (master_slot_free(m, i))
 			n++;
 	return n;
 }
@@ -542,6 +615,8 @@ master_reap(struct master *m)
 	int			 status;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (master_upgrade_reaped(m, pid, status))
+			continue;
 		if (pid == m->archiver.pid) {
 			master_archiver_exited(m, status);
 			continue;
@@ -1047,16 +1122,572 @@ master_pidfile(const char *path)
 	return pfh;
 }
 
+void
+master_set_argv(char *const *argv)
+{
+	master_argv = argv;
+}
+
+/* Remember what a binary upgrade execs: our path (before a package
+ * replaces the file: /proc/self/exe then says "(deleted)") and cwd. */
+static void
+master_upgrade_init(struct master *m)
+{
+	ssize_t	 n;
+
+	m->up.ctl = -1;
+	n = readlink("/proc/self/exe", m->up.exe, sizeof(m->up.exe) - 1);
+	m->up.exe[n > 0 ? n : 0] = '\0';
+	if (getcwd(m->up.cwd, sizeof(m->up.cwd)) == NULL)
+		strlcpy(m->up.cwd, "/", sizeof(m->up.cwd));
+}
+
+/* Let fd survive exec. */
+static int
+master_upgrade_keep(int fd)
+{
+	int	 flags;
+
+	if (fd == -1 || (flags = fcntl(fd, F_GETFD)) == -1)
+		return -1;
+	return fcntl(fd, F_SETFD, flags & ~FD_CLOEXEC);
+}
+
+/* Close fd at exec again (what we adopted, before we fork anything). */
+static void
+master_upgrade_cloexec(int fd)
+{
+	int	 flags;
+
+	if ((flags = fcntl(fd, F_GETFD)) != -1)
+		(void)fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+/* In the child of master_upgrade_start: name and keep what the new master
+ * inherits, and exec it.  Never returns. */
+static void __attribute__((noreturn))
+master_upgrade_exec(struct master *m, int ctl)
+{
+	struct upgrade_state	*st;
+	char			*state, listen[UPGRADE_LISTEN_MAX *
+				    (UPGRADE_ADDR_MAX + 16)];
+	char			*fallback[2] = { m->up.exe, NULL };
+	size_t			 i, statelen = 32 + 24 * (size_t)m->nslots;
+
+	listen[0] = '\0';
+	if ((st = calloc(1, sizeof(*st))) == NULL ||
+	    (state = malloc(statelen)) == NULL) {
+		log_warn("upgrade: calloc");
+		_exit(126);
+	}
+	for (i = 0; i < m->nlisten; i++)
+		if (master_upgrade_keep(m->listen_fds[i]) == -1 ||
+		    upgrade_format_listen(listen, sizeof(listen),
+		    m->listen_fds[i], m->listen_addrs[i].text) == -1)
+			goto fail;
+	for (i = 0; i < m->nadmin; i++)
+		if (master_upgrade_keep(m->admin_fds[i]) == -1 ||
+		    upgrade_format_listen(listen, sizeof(listen),
+		    m->admin_fds[i], m->admin_addrs[i].text) == -1)
+			goto fail;
+	st->ctl = ctl;
+	st->generation = m->generation;
+	st->nslots = m->nslots;
+	st->metrics_fd = m->shm->memfd;
+	st->wake_fd = wake_memfd(m->wake);
+	if (master_upgrade_keep(ctl) == -1 ||
+	    master_upgrade_keep(st->metrics_fd) == -1 ||
+	    master_upgrade_keep(st->wake_fd) == -1)
+		goto fail;
+	for (i = 0; i < m->nslots; i++) {
+		st->inbox_send[i] = m->inbox_send[i];
+		st->inbox_recv[i] = m->inbox_recv[i];
+		if (master_upgrade_keep(m->inbox_send[i]) == -1 ||
+		    master_upgrade_keep(m->inbox_recv[i]) == -1 ||
+		    master_upgrade_keep(wake_fd(m->wake, (unsigned int)i)) ==
+		    -1)
+			goto fail;
+	}
+	if (upgrade_format_state(state, statelen, st) == -1 ||
+	    (listen[0] != '\0' && setenv(UPGRADE_ENV_LISTEN, listen, 1) ==
+	    -1) || setenv(UPGRADE_ENV_STATE, state, 1) == -1)
+		goto fail;
+	free(state);
+	if (asprintf(&state, "%llu:%u:%s",
+	    (unsigned long long)m->conf->ring_size, m->conf->ring_slots,
+	    m->conf->ring_path) == -1 ||
+	    setenv(UPGRADE_ENV_RING, state, 1) == -1)
+		goto fail;
+	if (chdir(m->up.cwd) == -1)
+		log_warn("upgrade: chdir %s", m->up.cwd);
+	execv(m->up.exe, master_argv != NULL ? master_argv : fallback);
+	log_warn("upgrade: exec %s", m->up.exe);
+	_exit(127);
+fail:
+	log_warn("upgrade: cannot pass the descriptors to %s", m->up.exe);
+	_exit(126);
+}
+
+/* SIGUSR2: start the new binary; we serve on until it says it is ready. */
+static void
+master_upgrade_start(struct master *m)
+{
+	int	 pair[2];
+	pid_t	 pid;
+
+	if (m->up.state != MASTER_UPGRADE_NONE || m->stopping) {
+		log_warnx("upgrade: already upgrading or stopping; signal "
+		    "ignored");
+		return;
+	}
+	if (m->up.exe[0] == '\0') {
+		log_warnx("upgrade: our binary's path is unknown; not "
+		    "upgrading");
+		return;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0, pair) == -1) {
+		log_warn("upgrade: socketpair; not upgrading");
+		return;
+	}
+	log_info("upgrade: starting %s", m->up.exe);
+	switch (pid = fork()) {
+	case -1:
+		log_warn("upgrade: fork; not upgrading");
+		close(pair[0]);
+		close(pair[1]);
+		return;
+	case 0:
+		close(pair[0]);
+		if (m->pfh != NULL)
+			pidfile_close(m->pfh);
+		master_upgrade_exec(m, pair[1]);
+	default:
+		break;
+	}
+	close(pair[1]);
+	m->up.ctl = pair[0];
+	m->up.pid = pid;
+	m->up.state = MASTER_UPGRADE_STARTED;
+	m->up.deadline_ms = master_clock_ms() + MASTER_UPGRADE_READY_MS;
+}
+
+/* Free the slots whose worker belonged to another master (a binary
+ * upgrade's other side) and is gone: that master reaps and frees them
+ * itself, unless it died first. */
+static void
+master_upgrade_sweep(struct master *m)
+{
+	unsigned int	 i;
+	pid_t		 pid;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].pid != 0 || !__atomic_load_n(
+		    &m->shm->slots[i].active, __ATOMIC_ACQUIRE))
+			continue;
+		pid = m->shm->slots[i].pid;
+		if (pid <= 0 || kill(pid, 0) == 0 || errno != ESRCH)
+			continue;
+		log_info("slot %u: worker (pid %ld) of another master is gone; "
+		    "slot freed", i, (long)pid);
+		metrics_slot_reset(&m->shm->slots[i]);
+		wake_slot_reset(m->wake, i);
+		master_inbox_drain(m, i);
+	}
+}
+
+/* The new master is ready: retire every worker of ours as a reload does
+ * (they hand their streams to its generation), stop the archiver, let go
+ * of the pidfile, and never start a process again. */
+static void
+master_upgrade_handover(struct master *m)
+{
+	uint64_t	 now = master_clock_ms();
+	unsigned int	 i;
+
+	log_info("upgrade: the new master (pid %ld) is ready; handing the "
+	    "streams over", (long)m->up.pid);
+	m->stopping = 1;
+	if (m->pfh != NULL) {
+		pidfile_close(m->pfh);
+		m->pfh = NULL;
+	}
+	for (i = 0; i < m->nslots; i++) {
+		m->slots[i].respawn_at_ms = 0;
+		if (m->slots[i].pid == 0 || m->slots[i].retire_ms != 0)
+			continue;
+		m->slots[i].retire_ms = now;
+		kill(m->slots[i].pid, SIGUSR2);
+	}
+	/* One archiver and one relay at a time: the new master starts its
+	 * own at "go", once ours have exited. */
+	m->archiver.respawn_at_ms = 0;
+	if (m->archiver.pid != 0)
+		kill(m->archiver.pid, SIGUSR2);
+	m->relay.respawn_at_ms = 0;
+	if (m->relay.pid != 0)
+		kill(m->relay.pid, SIGUSR2);
+	m->up.state = MASTER_UPGRADE_HANDING;
+	m->up.deadline_ms = now + MASTER_UPGRADE_GO_MS / 2;
+}
+
+/* The new master after "go" (or without it, at the bound): the pidfile,
+ * the archiver and the relay are ours now. */
+static void
+master_upgrade_takeover(struct master *m)
+{
+	pid_t	 other = 0;
+
+	if (m->up.ctl != -1)
+		close(m->up.ctl);
+	m->up.ctl = -1;
+	m->up.state = MASTER_UPGRADE_NONE;
+	if ((m->pfh = pidfile_open(m->conf->pidfile, 0644, &other)) == NULL)
+		log_warn("upgrade: pidfile %s (pid %ld)", m->conf->pidfile,
+		    (long)other);
+	else if (pidfile_write(m->pfh) == -1)
+		log_warn("upgrade: pidfile %s: write", m->conf->pidfile);
+	master_spawn_archiver(m);
+	master_spawn_relay(m);
+	log_info("upgrade: took over from pid %ld: serving",
+	    (long)m->up.old_pid);
+}
+
+/* Whether every worker of our newest generation is in its loop. */
+static int
+master_generation_ready(const struct master *m)
+{
+	unsigned int	 i, n = 0;
+
+	for (i = 0; i < m->nslots; i++) {
+		if (m->slots[i].pid == 0 ||
+		    m->slots[i].generation != m->generation)
+			continue;
+		if (!__atomic_load_n(&m->shm->slots[i].ready,
+		    __ATOMIC_ACQUIRE))
+			return 0;
+		n++;
+	}
+	return n == config_workers(m->conf);
+}
+
+/* One step of an upgrade, on either side, each turn of the loop.
+ * Returns 1 when the old master is done and should exit. */
+static int
+master_upgrade_step(struct master *m)
+{
+	char		 buf[16];
+	ssize_t		 n = 0;
+	uint64_t	 now = master_clock_ms();
+
+	master_upgrade_sweep(m);
+	if (m->up.ctl != -1) {
+		n = recv(m->up.ctl, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+		buf[n > 0 ? n : 0] = '\0';
+	}
+	switch (m->up.state) {
+	case MASTER_UPGRADE_STARTED:
+		if (n > 0 && strcmp(buf, MASTER_UPGRADE_READY) == 0)
+			master_upgrade_handover(m);
+		else if (now > m->up.deadline_ms) {
+			log_warnx("upgrade failed: the new ringcastd (pid %ld) "
+			    "was not ready within %d s: killed; still serving",
+			    (long)m->up.pid, MASTER_UPGRADE_READY_MS / 1000);
+			kill(m->up.pid, SIGKILL);
+			close(m->up.ctl);
+			m->up.ctl = -1;
+			m->up.state = MASTER_UPGRADE_NONE;
+		}
+		break;
+	case MASTER_UPGRADE_HANDING:
+		if ((m->archiver.pid != 0 || m->relay.pid != 0) &&
+		    now > m->up.deadline_ms) {
+			log_warnx("upgrade: archiver or relay still running: "
+			    "killed");
+			if (m->archiver.pid != 0)
+				kill(m->archiver.pid, SIGKILL);
+			if (m->relay.pid != 0)
+				kill(m->relay.pid, SIGKILL);
+			m->up.deadline_ms = UINT64_MAX;
+		}
+		if (m->archiver.pid != 0 || m->relay.pid != 0)
+			break;
+		if (send(m->up.ctl, MASTER_UPGRADE_GO,
+		    strlen(MASTER_UPGRADE_GO), MSG_DONTWAIT | MSG_NOSIGNAL) ==
+		    -1)
+			log_warn("upgrade: control socket");
+		m->up.state = MASTER_UPGRADE_HANDED;
+		break;
+	case MASTER_UPGRADE_HANDED:
+		if (master_live_workers(m) == 0) {
+			log_info("upgrade: handed over to pid %ld; exiting",
+			    (long)m->up.pid);
+			return 1;
+		}
+		break;
+	case MASTER_UPGRADE_ADOPTED:
+		if (!master_generation_ready(m))
+			break;
+		if (send(m->up.ctl, MASTER_UPGRADE_READY,
+		    strlen(MASTER_UPGRADE_READY), MSG_DONTWAIT |
+		    MSG_NOSIGNAL) == -1) {
+			log_warn("upgrade: control socket");
+			master_upgrade_takeover(m);
+			break;
+		}
+		m->up.state = MASTER_UPGRADE_WAITING;
+		m->up.deadline_ms = now + MASTER_UPGRADE_GO_MS;
+		break;
+	case MASTER_UPGRADE_WAITING:
+		if (n > 0 && strcmp(buf, MASTER_UPGRADE_GO) == 0)
+			master_upgrade_takeover(m);
+		else if (n == 0 || now > m->up.deadline_ms ||
+		    (kill(m->up.old_pid, 0) == -1 && errno == ESRCH)) {
+			log_warnx("upgrade: no word from the old master (pid "
+			    "%ld); taking over", (long)m->up.old_pid);
+			master_upgrade_takeover(m);
+		}
+		break;
+	case MASTER_UPGRADE_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* Reaped pid: if it is the new master we started, say what became of
+ * it.  Returns whether it was. */
+static int
+master_upgrade_reaped(struct master *m, pid_t pid, int status)
+{
+	char	 how[64];
+
+	if (m->up.pid == 0 || pid != m->up.pid)
+		return 0;
+	if (WIFSIGNALED(status))
+		snprintf(how, sizeof(how), "was killed by signal %d",
+		    WTERMSIG(status));
+	else if (WEXITSTATUS(status) == 127)
+		snprintf(how, sizeof(how), "could not exec (status 127)");
+	else
+		snprintf(how, sizeof(how), "exited with status %d",
+		    WEXITSTATUS(status));
+	if (m->up.state == MASTER_UPGRADE_STARTED) {
+		log_warnx("upgrade failed: the new ringcastd %s (pid %ld) %s "
+		    "before it was ready; still serving", m->up.exe,
+		    (long)pid, how);
+		close(m->up.ctl);
+		m->up.ctl = -1;
+		m->up.state = MASTER_UPGRADE_NONE;
+	} else if (m->up.state != MASTER_UPGRADE_NONE)
+		log_warnx("upgrade: the new master (pid %ld) %s after it "
+		    "took over", (long)pid, how);
+	m->up.pid = 0;
+	return 1;
+}
+
+/* Check that fd is a listening TCP socket bound to addr. */
+static int
+master_upgrade_check_listener(int fd, const struct config_addr *addr)
+{
+	struct sockaddr_storage	 ss;
+	socklen_t		 len = sizeof(ss), olen;
+	int			 on = 0, type = 0;
+
+	olen = sizeof(on);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &olen) == -1 ||
+	    !on)
+		return -1;
+	olen = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &olen) == -1 ||
+	    type != SOCK_STREAM)
+		return -1;
+	memset(&ss, 0, sizeof(ss));
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    ss.ss_family != addr->ss.ss_family)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return memcmp(&((struct sockaddr_in *)&ss)->sin_addr,
+		    &((const struct sockaddr_in *)&addr->ss)->sin_addr,
+		    sizeof(struct in_addr)) == 0 &&
+		    ((struct sockaddr_in *)&ss)->sin_port ==
+		    ((const struct sockaddr_in *)&addr->ss)->sin_port ? 0 : -1;
+	if (ss.ss_family == AF_INET6)
+		return memcmp(&((struct sockaddr_in6 *)&ss)->sin6_addr,
+		    &((const struct sockaddr_in6 *)&addr->ss)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0 &&
+		    ((struct sockaddr_in6 *)&ss)->sin6_port ==
+		    ((const struct sockaddr_in6 *)&addr->ss)->sin6_port ?
+		    0 : -1;
+	return -1;
+}
+
+/* The new master: take the inherited listeners that conf still names,
+ * bind those it adds, close the others.  Fatal if one is not what its
+ * name says. */
+static void
+master_upgrade_listeners(struct master *m, struct config *conf)
+{
+	struct upgrade_listener	 in[UPGRADE_LISTEN_MAX];
+	struct config_addr	 addrs[UPGRADE_LISTEN_MAX];
+	int			 fds[UPGRADE_LISTEN_MAX];
+	const char		*text = getenv(UPGRADE_ENV_LISTEN);
+	char			 err[256];
+	size_t			 n = 0, i, j;
+	int			 used;
+
+	if (text != NULL && upgrade_parse_listen(text, in, UPGRADE_LISTEN_MAX,
+	    &n, err, sizeof(err)) == -1)
+		fatalx("upgrade: %s", err);
+	for (i = 0; i < n; i++) {
+		if (config_parse_addr(in[i].addr, &addrs[i]) == -1 ||
+		    master_upgrade_check_listener(in[i].fd, &addrs[i]) == -1)
+			fatalx("upgrade: %s: descriptor %d is not a listening "
+			    "socket of %s", UPGRADE_ENV_LISTEN, in[i].fd,
+			    in[i].addr);
+		strlcpy(addrs[i].text, in[i].addr, sizeof(addrs[i].text));
+		fds[i] = in[i].fd;
+	}
+	m->listen_addrs = addrs;
+	m->listen_fds = fds;
+	m->nlisten = n;
+	m->admin_addrs = addrs;
+	m->admin_fds = fds;
+	m->nadmin = n;
+	if (master_listen_set(conf->listen, conf->nlisten, &m->listen_fds,
+	    addrs, fds, n) == -1 || master_listen_set(conf->admin_listen,
+	    conf->nadmin_listen, &m->admin_fds, addrs, fds, n) == -1)
+		fatalx("upgrade: cannot open the listeners");
+	for (i = 0; i < n; i++) {
+		used = 0;
+		for (j = 0; j < conf->nlisten; j++)
+			used |= strcmp(conf->listen[j].text, in[i].addr) == 0;
+		for (j = 0; j < conf->nadmin_listen; j++)
+			used |= strcmp(conf->admin_listen[j].text,
+			    in[i].addr) == 0;
+		if (!used)
+			log_warnx("upgrade: %s is no longer in the "
+			    "configuration: not listening there", in[i].addr);
+		close(fds[i]);
+	}
+	for (i = 0; i < conf->nlisten; i++)
+		master_upgrade_cloexec(m->listen_fds[i]);
+	for (i = 0; i < conf->nadmin_listen; i++)
+		master_upgrade_cloexec(m->admin_fds[i]);
+	m->nlisten = conf->nlisten;
+	m->nadmin = conf->nadmin_listen;
+	m->listen_addrs = conf->listen;
+	m->admin_addrs = conf->admin_listen;
+}
+
+/* The old workers map the old master's ring: [ring] changes take a
+ * restart, as on a reload. */
+static void
+master_upgrade_ring(struct config *conf)
+{
+	const char	*text = getenv(UPGRADE_ENV_RING);
+	char		 path[PATH_MAX], err[256];
+	uint64_t	 size;
+	uint32_t	 slots;
+
+	if (text == NULL)
+		fatalx("upgrade: %s is not set", UPGRADE_ENV_RING);
+	if (upgrade_parse_ring(text, &size, &slots, path, sizeof(path), err,
+	    sizeof(err)) == -1)
+		fatalx("upgrade: %s", err);
+	if (strcmp(path, conf->ring_path) == 0 && size == conf->ring_size &&
+	    slots == conf->ring_slots)
+		return;
+	log_warnx("upgrade: [ring] changes take a restart; keeping the "
+	    "running ring");
+	strlcpy(conf->ring_path, path, sizeof(conf->ring_path));
+	conf->ring_size = size;
+	conf->ring_slots = slots;
+}
+
+/* Started by an old master's SIGUSR2 (RINGCAST_UPGRADE set)?  Then map
+ * its shared state, take its inboxes and listeners and return 1; fatal
+ * (the old master serves on) if any of it is not what we expect.
+ * Otherwise 0. */
+static int
+master_upgrade_adopt(struct master *m, struct config *conf)
+{
+	struct upgrade_state	*st;
+	const char		*text = getenv(UPGRADE_ENV_STATE);
+	char			 err[256];
+	unsigned int		 i, free_slots = 0;
+	int			 type;
+	socklen_t		 len;
+
+	if (text == NULL) {
+		if (getenv(UPGRADE_ENV_LISTEN) != NULL)
+			fatalx("upgrade: %s is set without %s",
+			    UPGRADE_ENV_LISTEN, UPGRADE_ENV_STATE);
+		return 0;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		fatal("calloc");
+	if (upgrade_parse_state(text, st, err, sizeof(err)) == -1)
+		fatalx("upgrade: %s", err);
+	m->nslots = st->nslots;
+	if ((m->slots = calloc(m->nslots, sizeof(*m->slots))) == NULL ||
+	    (m->inbox_send = calloc(m->nslots, sizeof(int))) == NULL ||
+	    (m->inbox_recv = calloc(m->nslots, sizeof(int))) == NULL)
+		fatal("calloc");
+	if ((m->shm = metrics_attach(st->metrics_fd, st->nslots)) == NULL ||
+	    (m->wake = wake_attach(st->wake_fd, st->nslots)) == NULL)
+		fatalx("upgrade: the old master's shared state is not of this "
+		    "build's layout: upgrade by a restart instead");
+	master_upgrade_cloexec(st->metrics_fd);
+	master_upgrade_cloexec(st->wake_fd);
+	master_upgrade_cloexec(st->ctl);
+	for (i = 0; i < m->nslots; i++) {
+		m->inbox_send[i] = st->inbox_send[i];
+		m->inbox_recv[i] = st->inbox_recv[i];
+		len = sizeof(type);
+		if (getsockopt(m->inbox_send[i], SOL_SOCKET, SO_TYPE, &type,
+		    &len) == -1 || type != SOCK_SEQPACKET ||
+		    getsockopt(m->inbox_recv[i], SOL_SOCKET, SO_TYPE, &type,
+		    &len) == -1 || type != SOCK_SEQPACKET ||
+		    fcntl(wake_fd(m->wake, i), F_GETFD) == -1)
+			fatalx("upgrade: %s: slot %u: not the old master's "
+			    "inbox and eventfd", UPGRADE_ENV_STATE, i);
+		master_upgrade_cloexec(m->inbox_send[i]);
+		master_upgrade_cloexec(m->inbox_recv[i]);
+		master_upgrade_cloexec(wake_fd(m->wake, i));
+		if (!__atomic_load_n(&m->shm->slots[i].active,
+		    __ATOMIC_ACQUIRE))
+			free_slots++;
+	}
+	if (free_slots < config_workers(conf))
+		fatalx("upgrade: %u workers wanted but only %u worker slots "
+		    "are free (an earlier generation is still retiring, or "
+		    "workers grew): restart instead", config_workers(conf),
+		    free_slots);
+	master_upgrade_listeners(m, conf);
+	master_upgrade_ring(conf);
+	m->generation = st->generation;
+	m->up.ctl = st->ctl;
+	m->up.old_pid = getppid();
+	m->up.state = MASTER_UPGRADE_ADOPTED;
+	free(st);
+	unsetenv(UPGRADE_ENV_STATE);
+	unsetenv(UPGRADE_ENV_LISTEN);
+	unsetenv(UPGRADE_ENV_RING);
+	log_info("upgrade: taking over from pid %ld (generation %d, %u slots)",
+	    (long)m->up.old_pid, m->generation, m->nslots);
+	return 1;
+}
+
 int
 master_run(struct config *conf, const char *file, int debug)
 {
 	struct master	 m;
-	struct pidfh	*pfh;
 	struct timespec	 tick = { 0, 250 * 1000000L };
+	struct timespec	 quick = { 0, 20 * 1000000L };
 	sigset_t	 set;
 	siginfo_t	 si;
 	unsigned int	 workers;
-	int		 sig;
+	int		 sig, upgrading;
 
 	memset(&m, 0, sizeof(m));
 	m.conf = conf;
@@ -1073,27 +1704,35 @@ master_run(struct config *conf, const char *file, int debug)
 		fatal("sigprocmask");
 	signal(SIGPIPE, SIG_IGN);
 
-	pfh = m.pfh = master_pidfile(conf->pidfile);
+	master_upgrade_init(&m);
+	upgrading = master_upgrade_adopt(&m, conf);
+	/* An upgrade takes the pidfile over when the old master lets go. */
+	if (!upgrading)
+		m.pfh = master_pidfile(conf->pidfile);
 	master_raise_nofile();
-	if (master_listeners(&m, conf) == -1)
+	if (!upgrading && master_listeners(&m, conf) == -1)
 		fatalx("cannot open the listeners");
 	m.ring = master_open_ring(conf);
 	master_chown_files(conf, 0);
 	workers = config_workers(conf);
-	/* Room for a second generation during a reload. */
-	m.nslots = workers * 2 + 2;
-	if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL ||
-	    (m.inbox_send = calloc(m.nslots, sizeof(int))) == NULL ||
-	    (m.inbox_recv = calloc(m.nslots, sizeof(int))) == NULL)
-		fatal("calloc");
-	master_inboxes(&m);
-	if ((m.wake = wake_create(m.nslots)) == NULL)
-		fatal("wake-up tables");
-	if ((m.shm = metrics_create(m.nslots)) == NULL)
-		fatal("shared state");
-	if (!debug && daemon(0, 0) == -1)
+	if (!upgrading) {
+		/* Room for a second generation during a reload. */
+		m.nslots = workers * 2 + 2;
+		if ((m.slots = calloc(m.nslots, sizeof(*m.slots))) == NULL ||
+		    (m.inbox_send = calloc(m.nslots, sizeof(int))) == NULL ||
+		    (m.inbox_recv = calloc(m.nslots, sizeof(int))) == NULL)
+			fatal("calloc");
+		master_inboxes(&m);
+		if ((m.wake = wake_create(m.nslots)) == NULL)
+			fatal("wake-up tables");
+		if ((m.shm = metrics_create(m.nslots)) == NULL)
+			fatal("shared state");
+	}
+	/* The new master of an upgrade is its old master's child already,
+	 * detached: it stays so, and the old one's parent sees no exit. */
+	if (!debug && !upgrading && daemon(0, 0) == -1)
 		fatal("daemon");
-	if (pidfile_write(pfh) == -1)
+	if (m.pfh != NULL && pidfile_write(m.pfh) == -1)
 		fatal("pidfile %s: write", conf->pidfile);
 	m.pid = getpid();
 	setproctitle("master");
@@ -1101,12 +1740,21 @@ master_run(struct config *conf, const char *file, int debug)
 	    workers, conf->listen[0].text, conf->ring_path,
 	    (unsigned long long)ring_committed(m.ring));
 	master_spawn_generation(&m);
-	master_spawn_archiver(&m);
-	master_spawn_relay(&m);
+	/* An upgrade starts them when the old master's have stopped. */
+	if (!upgrading) {
+		master_spawn_archiver(&m);
+		master_spawn_relay(&m);
+	}
 
 	for (;;) {
-		sig = sigtimedwait(&set, &si, &tick);
+		sig = sigtimedwait(&set, &si, m.up.state != MASTER_UPGRADE_NONE ?
+		    &quick : &tick);
 		if (sig == SIGTERM || sig == SIGINT) {
+			if (m.up.state == MASTER_UPGRADE_STARTED) {
+				log_warnx("upgrade: stopping: the new master "
+				    "(pid %ld) killed", (long)m.up.pid);
+				kill(m.up.pid, SIGKILL);
+			}
 			master_stop(&m, &set);
 			/* What the workers appended is on disk at exit. */
 			master_sync_ring(&m, 1);
@@ -1114,7 +1762,15 @@ master_run(struct config *conf, const char *file, int debug)
 		}
 		switch (sig) {
 		case SIGHUP:
+			if (m.up.state != MASTER_UPGRADE_NONE) {
+				log_warnx("reload: an upgrade is under way; "
+				    "not reloading");
+				break;
+			}
 			master_reload(&m);
+			break;
+		case SIGUSR2:
+			master_upgrade_start(&m);
 			break;
 		case SIGUSR1:
 			if (log_reopen() == -1)
@@ -1133,6 +1789,8 @@ master_run(struct config *conf, const char *file, int debug)
 		master_respawn_due(&m);
 		master_retire_bound(&m);
 		master_sync_ring(&m, 0);
+		if (master_upgrade_step(&m))
+			break;
 	}
 	ring_close(m.ring);
 	if (m.conf_owned) {
@@ -1142,8 +1800,16 @@ master_run(struct config *conf, const char *file, int debug)
 	free(m.slots);
 	free(m.inbox_send);
 	free(m.inbox_recv);
+	/* Still open when an upgrade ends us: master_stop did not run. */
+	if (m.listen_fds != NULL)
+		master_close_set(m.listen_fds, m.nlisten);
+	if (m.admin_fds != NULL)
+		master_close_set(m.admin_fds, m.nadmin);
+	if (m.up.ctl != -1)
+		close(m.up.ctl);
 	/* Last: an init script takes a missing pidfile for a stopped
-	 * daemon. */
-	pidfile_remove(pfh);
+	 * daemon.  After an upgrade it is the new master's: not ours. */
+	if (m.pfh != NULL)
+		pidfile_remove(m.pfh);
 	return 0;
 }

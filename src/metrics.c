@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifdef HAVE_JEMALLOC
@@ -21,18 +22,59 @@
 #define LOAD(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define ADD(x, n)	__atomic_fetch_add(&(x), (n), __ATOMIC_RELAXED)
 
+static size_t
+metrics_size(unsigned int nslots)
+{
+	return sizeof(struct metrics) +
+	    (size_t)nslots * sizeof(struct metrics_slot);
+}
+
+/* A memory file, not an anonymous map: a binary upgrade passes it to the
+ * new master across exec. */
 struct metrics *
 metrics_create(unsigned int nslots)
 {
 	struct metrics	*m;
-	size_t		 size;
+	size_t		 size = metrics_size(nslots);
+	int		 fd, saved;
 
-	size = sizeof(*m) + (size_t)nslots * sizeof(struct metrics_slot);
-	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
+	if ((fd = memfd_create("ringcast-metrics", MFD_CLOEXEC)) == -1)
+		return NULL;
+	if (ftruncate(fd, (off_t)size) == -1 ||
+	    (m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0)) == MAP_FAILED) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
+	m->nslots = nslots;
+	m->memfd = fd;
+	m->layout = METRICS_LAYOUT;
+	return m;
+}
+
+struct metrics *
+metrics_attach(int fd, unsigned int nslots)
+{
+	struct metrics	*m;
+	struct stat	 st;
+	size_t		 size = metrics_size(nslots);
+
+	if (fstat(fd, &st) == -1 || st.st_size < 0 ||
+	    (size_t)st.st_size != size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return NULL;
-	m->nslots = nslots;
+	if (m->nslots != nslots || m->memfd != fd ||
+	    m->layout != METRICS_LAYOUT) {
+		munmap(m, size);
+		errno = EINVAL;
+		return NULL;
+	}
 	return m;
 }
 

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ringcast/log.h"
@@ -65,6 +66,7 @@ struct wake_slot {
 struct wake {
 	size_t			 size;		/* of the mapping */
 	unsigned int		 nslots;
+	int			 memfd;		/* backs the mapping */
 	struct wake_slot	 slots[];
 };
 
@@ -146,26 +148,41 @@ wake_drain(struct wake_slot *s)
 	(void)!read(s->eventfd, &value, sizeof(value));
 }
 
+static size_t
+wake_size(unsigned int nslots)
+{
+	return offsetof(struct wake, slots) +
+	    (size_t)nslots * sizeof(struct wake_slot);
+}
+
+/* A memory file, not an anonymous map: a binary upgrade passes it (and
+ * the eventfds it names) to the new master across exec. */
 struct wake *
 wake_create(unsigned int nslots)
 {
 	struct wake	*w;
 	size_t		 size;
 	unsigned int	 i;
-	int		 saved;
+	int		 saved, fd;
 
 	if (nslots == 0) {
 		errno = EINVAL;
 		return NULL;
 	}
-	size = offsetof(struct wake, slots) +
-	    (size_t)nslots * sizeof(struct wake_slot);
-	w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-	    -1, 0);
-	if (w == MAP_FAILED)
+	size = wake_size(nslots);
+	if ((fd = memfd_create("ringcast-wake", MFD_CLOEXEC)) == -1)
 		return NULL;
+	if (ftruncate(fd, (off_t)size) == -1 ||
+	    (w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+	    0)) == MAP_FAILED) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return NULL;
+	}
 	w->size = size;
 	w->nslots = nslots;
+	w->memfd = fd;
 	for (i = 0; i < nslots; i++) {
 		w->slots[i].eventfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		if (w->slots[i].eventfd == -1) {
@@ -173,6 +190,7 @@ wake_create(unsigned int nslots)
 			while (i-- > 0)
 				close(w->slots[i].eventfd);
 			munmap(w, size);
+			close(fd);
 			errno = saved;
 			return NULL;
 		}
@@ -180,16 +198,48 @@ wake_create(unsigned int nslots)
 	return w;
 }
 
+struct wake *
+wake_attach(int fd, unsigned int nslots)
+{
+	struct wake	*w;
+	struct stat	 st;
+	size_t		 size = wake_size(nslots);
+
+	if (nslots == 0 || fstat(fd, &st) == -1 || st.st_size < 0 ||
+	    (size_t)st.st_size != size) {
+		errno = EINVAL;
+		return NULL;
+	}
+	w = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (w == MAP_FAILED)
+		return NULL;
+	if (w->size != size || w->nslots != nslots || w->memfd != fd) {
+		munmap(w, size);
+		errno = EINVAL;
+		return NULL;
+	}
+	return w;
+}
+
+int
+wake_memfd(const struct wake *w)
+{
+	return w->memfd;
+}
+
 void
 wake_destroy(struct wake *w)
 {
 	unsigned int	 i;
+	int		 fd;
 
 	if (w == NULL)
 		return;
 	for (i = 0; i < w->nslots; i++)
 		close(w->slots[i].eventfd);
+	fd = w->memfd;
 	munmap(w, w->size);
+	close(fd);
 }
 
 int

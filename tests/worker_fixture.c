@@ -110,8 +110,10 @@ worker_fixture_free(struct worker_fixture *fx)
 		conn_reap(s);
 		serve_free(s);
 	}
-	if (fx->shm != NULL)
+	if (fx->shm != NULL) {
+		close(fx->shm->memfd);
 		munmap(fx->shm, sizeof(*fx->shm) + sizeof(fx->shm->slots[0]));
+	}
 	ring_close(fx->ring);
 	config_free(&fx->conf);
 	memset(fx, 0, sizeof(*fx));

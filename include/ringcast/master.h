@@ -12,5 +12,9 @@ struct config;
 /* Run the server with conf (loaded from file); debug: stay in the
  * foreground.  Returns the process exit status. */
 int	master_run(struct config *conf, const char *file, int debug);
+/* Keep argv (NULL-terminated, owned by the caller until master_run returns)
+ * as the command line a binary upgrade (SIGUSR2) execs the new binary
+ * with; call before master_run. */
+void	master_set_argv(char *const *argv);
 
 #endif

@@ -102,14 +102,24 @@ struct metrics_cluster {
 
 struct metrics {
 	unsigned int		 nslots;
+	int			 memfd;		/* backs the mapping */
+	uint32_t		 layout;	/* METRICS_LAYOUT */
 	struct metrics_archiver	 archiver;
 	struct metrics_cluster	 cluster;
 	struct metrics_slot	 slots[];
 };
 
+/* Changes with the layout of the shared state: a binary upgrade between
+ * builds whose layouts differ is refused (it takes a restart). */
+#define METRICS_LAYOUT	((uint32_t)((sizeof(struct metrics_slot) << 16 ^ \
+			    sizeof(struct metrics) << 1) | 1))
+
 /* Map the shared state for nslots workers; NULL
  * with errno set on failure.  Called by the master before any fork. */
 struct metrics *metrics_create(unsigned int nslots);
+/* Map the state of memory file fd inherited across exec (binary upgrade);
+ * NULL with errno EINVAL unless it holds nslots slots of this layout. */
+struct metrics *metrics_attach(int fd, unsigned int nslots);
 /* Zero the gauges and address counts of a slot whose worker died. */
 void	metrics_slot_reset(struct metrics_slot *slot);
 

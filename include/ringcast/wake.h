@@ -32,7 +32,13 @@ struct wake_topic_count {
  * (EFD_NONBLOCK | EFD_CLOEXEC); NULL with errno set on failure.  Called by
  * the master before any fork; every slot starts inactive and empty. */
 struct wake *wake_create(unsigned int nslots);
-/* Close the eventfds and unmap; w may be NULL. */
+/* Map the tables of wake_memfd(w) inherited across exec (binary upgrade),
+ * whose eventfds the caller inherited under the same numbers; NULL with
+ * errno EINVAL unless fd holds the tables of nslots of this layout. */
+struct wake *wake_attach(int fd, unsigned int nslots);
+/* The memory file behind the tables (close-on-exec). */
+int	wake_memfd(const struct wake *w);
+/* Close the eventfds and the memory file, and unmap; w may be NULL. */
 void	wake_destroy(struct wake *w);
 /* The eventfd a slot's worker polls for reads; -1 if slot is out of range. */
 int	wake_fd(const struct wake *w, unsigned int slot);

@@ -8,6 +8,7 @@ node, and delete and make the stream anew; every acknowledged event must
 reach every subscriber exactly once, in id order."""
 
 import http.client
+import signal
 import threading
 import time
 
@@ -406,3 +407,41 @@ def test_catalog_change_on_a_reaches_running_b(make_server, rig):
     # A removal travels too.
     a.ctl("topic", "rm", "chat")
     assert wait_for(lambda: not b_serves_chat(), 10)
+
+
+def test_upgrade_hands_the_relay_over(make_server, make_nats):
+    """A binary upgrade (SIGUSR2) of a cluster node: the old master stops
+    its relay before the new master starts one (never two consumers at
+    once), the new relay consumes, and a stream opened before the upgrade
+    gets every event, published before and after, once."""
+    from ringcast_lifecycle import (alive, new_masters, read_pid,
+                                    stop_new_master)
+    rig = make_nats(1)
+    srv = make_node(make_server, rig, "a", replicas=1)
+    old_master = srv.proc.pid
+    old_relay = [p for p in srv.child_pids() if b"relay" in srv._title(p)]
+    assert len(old_relay) == 1
+    sub = srv.subscribe("/events/news")
+    new_master = None
+    try:
+        before = [srv.publish("news", f"before-{i}") for i in range(5)]
+        srv.send_signal(signal.SIGUSR2)
+
+        def old_master_gone():
+            new_masters(srv)    # to stop at the end, whatever happens
+            return srv.proc.poll() is not None
+        assert wait_for(old_master_gone, 10)
+        assert srv.proc.returncode == 0, srv.log_text()[-3000:]
+        new_master = read_pid(srv)
+        assert new_master not in (None, old_master)
+        assert not alive(old_relay[0])
+        assert wait_for(lambda: len([p for p in srv.child_pids(new_master)
+                                     if b"relay" in srv._title(p)]) == 1,
+                        10)
+        wait_consuming(srv)
+        after = [srv.publish("news", f"after-{i}") for i in range(5)]
+        got = [int(ev["id"]) for ev in sub.events(10, timeout=15)]
+        assert got == before + after
+    finally:
+        sub.close()
+        stop_new_master(srv, old_master, new_master)

@@ -21,18 +21,9 @@ import pytest
 
 from ringcast_harness import RINGCASTD, SLOW, Server, SSEClient
 from ringcast_lifecycle import (Publisher, ReconnectingSubscriber, alive,
-                                check_delivery)
+                                check_delivery, wait_until)
 
 TOPIC = "news"
-
-
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
 
 
 def reap_strays(pids):

@@ -1,7 +1,8 @@
 """The init script rc.d/ringcastd against the daemon of this build:
 configtest, start (daemonized, pidfile), status, reload (and a refused
 reload of a broken config that leaves the service running), stop (waits
-for the drain) and status once stopped."""
+for the drain) and status once stopped; upgrade (a new master, the same
+streams), and upgrade of a daemon that is not running (exit 7)."""
 
 import os
 import pathlib
@@ -87,6 +88,40 @@ def test_init_script_start_reload_stop(tmp_path):
         assert rc(srv, "stop").returncode == 0
     finally:
         if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def test_init_script_upgrade_keeps_the_stream(tmp_path):
+    srv = Server(tmp_path, server={"drain_timeout": "2s"},
+                 log={"target": str(tmp_path / "rc.log")})
+    srv.ctl("topic", "add", "news")
+    pids = []
+    try:
+        assert rc(srv, "upgrade").returncode == 7
+        res = rc(srv, "start")
+        assert res.returncode == 0, res.stdout + res.stderr
+        old = master_pid(srv)
+        pids.append(old)
+        sub = srv.subscribe("/events/news")
+        seq = srv.publish("news", "before")
+        assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+        res = rc(srv, "upgrade")
+        assert res.returncode == 0, res.stdout + res.stderr
+        new = master_pid(srv)
+        pids.append(new)
+        assert new != old and alive(new) and not alive(old)
+        assert rc(srv, "status").returncode == 0
+        # The same connection goes on, served by the new master.
+        seq = srv.publish("news", "after")
+        assert sub.events(1, timeout=5)[0]["id"] == str(seq)
+        res = rc(srv, "stop")
+        assert res.returncode == 0, res.stderr
+        assert not alive(new)
+    finally:
+        for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:

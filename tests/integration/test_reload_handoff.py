@@ -6,73 +6,16 @@ generation is gone within drain_timeout.  A worker killed during a hand-off
 loses no stream silently: its clients see the connection end and replay."""
 
 import os
-import selectors
 import signal
 import time
 
-from ringcast_harness import SLOW, SSEClient, StreamEnded
-from ringcast_lifecycle import (Publisher, ReconnectingSubscriber, alive,
-                                check_delivery)
+from ringcast_harness import SLOW
+from ringcast_lifecycle import (Publisher, ReconnectingSubscriber, Streams,
+                                alive, check_delivery, wait_until)
 
 TOPIC = "news"
 STREAMS = 200
 DRAIN = 5
-
-
-def wait_until(pred, timeout, step=0.05):
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
-
-
-class Streams:
-    """n SSE streams on one topic, read by one selector loop: each keeps
-    the ids it saw and whether its connection ended."""
-
-    def __init__(self, port, n):
-        self.clients = []
-        for _ in range(n):
-            c = SSEClient("127.0.0.1", port, f"/events/{TOPIC}",
-                          timeout=5 * SLOW)
-            assert c.status == 200
-            c.ids, c.ended = [], False
-            c.local = c.sock.getsockname()
-            self.clients.append(c)
-        self.sel = selectors.DefaultSelector()
-        for c in self.clients:
-            c.sock.setblocking(False)
-            self.sel.register(c.sock, selectors.EVENT_READ, c)
-
-    def _read(self, c):
-        try:
-            while True:
-                ev = c.next_event()
-                if ev["event"] == "message":
-                    c.ids.append(int(ev["id"]))
-        except (BlockingIOError, InterruptedError):
-            pass
-        except (StreamEnded, OSError):
-            c.ended = True
-            self.sel.unregister(c.sock)
-
-    def pump(self, seconds):
-        """Read whatever arrives for this long (bounded)."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            for key, _ in self.sel.select(0.05):
-                self._read(key.data)
-
-    def caught_up(self, last):
-        return all(c.ended or (c.ids and c.ids[-1] >= last)
-                   for c in self.clients)
-
-    def close(self):
-        for c in self.clients:
-            c.close()
-        self.sel.close()
 
 
 def old_generation_gone(srv, old):
@@ -83,7 +26,7 @@ def test_three_reloads_keep_every_stream(make_server):
     srv = make_server(start=False, server={"drain_timeout": f"{DRAIN}s"})
     srv.ctl("topic", "add", TOPIC)
     srv.start()
-    streams = Streams(srv.port, STREAMS)
+    streams = Streams(srv.port, TOPIC, STREAMS)
     pub = Publisher(srv.port, TOPIC, interval=0.02)
     pub.start()
     try:
@@ -102,22 +45,7 @@ def test_three_reloads_keep_every_stream(make_server):
             streams.pump(0.3)
         pub.stop()
         pub.join(10 * SLOW)
-        last = pub.confirmed[-1][0]
-        deadline = time.monotonic() + 15 * SLOW
-        while not streams.caught_up(last) and time.monotonic() < deadline:
-            streams.pump(0.1)
-        ended = [i for i, c in enumerate(streams.clients) if c.ended]
-        assert not ended, f"{len(ended)} streams ended (clean ends: " \
-            f"{sum(c.clean_end for c in streams.clients)})\n" + \
-            srv.log_text()
-        want = [seq for seq, _ in pub.confirmed]
-        for i, c in enumerate(streams.clients):
-            assert c.sock.getsockname() == c.local
-            assert len(c.ids) == len(set(c.ids)), f"stream {i}: duplicates"
-            assert c.ids == sorted(c.ids), f"stream {i}: out of order"
-            lost = sorted(set(want) - set(c.ids))
-            assert not lost, f"stream {i}: lost {len(lost)}: {lost[:10]}"
-            assert len(set(c.ids) - set(want)) <= pub.failures
+        streams.check_delivery(pub, srv.log_text)
         # Round robin: the new workers hold about half each.
         per_worker = [v for k, v in srv.metrics().items()
                       if k.startswith("ringcast_connections{")

@@ -7,8 +7,10 @@ answered than the worst of the two seconds before them (so no stream is
 silent longer than 200 ms beyond the publisher's gap, over what the
 clients cost on a loaded machine anyway), every old generation is
 gone within drain_timeout, and /metrics counts each stream handed three
-times and no fallback.  RC_RELOAD_STREAMS sets the number (fewer under
-ASan: RINGCAST_SANITIZED)."""
+times and no fallback.  Then one binary upgrade (SIGUSR2, RC_UPGRADES=0
+to skip it), under the same rules: the old master exits within
+drain_timeout, every stream is handed over once more, none ends.
+RC_RELOAD_STREAMS sets the number (fewer under ASan: RINGCAST_SANITIZED)."""
 
 import json
 import os
@@ -19,7 +21,8 @@ import sys
 import time
 
 from ringcast_harness import SLOW
-from ringcast_lifecycle import Publisher
+from ringcast_lifecycle import (TimedPublisher, alive, new_masters,
+                                read_pid, stop_new_master)
 
 HERE = pathlib.Path(__file__).resolve().parent
 TOPIC = "news"
@@ -28,23 +31,10 @@ STREAMS = int(os.environ.get(
     else 10000))
 PROCS = max(1, min(8, STREAMS // 2500 + 1))
 RELOADS = int(os.environ.get("RC_RELOADS", 3))
+UPGRADES = int(os.environ.get("RC_UPGRADES", 1))
 INTERVAL = 0.3
 DRAIN = 10
 SILENCE_MS = 200
-
-
-class TimedPublisher(Publisher):
-    """A Publisher that keeps when each publish was answered."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.at = {}
-
-    def _post(self, data):
-        seq = super()._post(data)
-        if seq is not None:
-            self.at[seq] = time.monotonic()
-        return seq
 
 
 def counter(srv, name):
@@ -65,6 +55,7 @@ def test_three_reloads_hand_over_ten_thousand_streams(make_server):
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         for i, n in enumerate(share)]
     pub = TimedPublisher(srv.port, TOPIC, interval=INTERVAL)
+    old_master, new_master = srv.proc.pid, None
     try:
         for p, n in zip(swarms, share):
             assert p.stdout.readline().split() == ["ready", str(n)]
@@ -84,6 +75,22 @@ def test_three_reloads_hand_over_ten_thousand_streams(make_server):
                 f"reload {n}: old workers outlived drain_timeout"
             print(f"reload {n}: old generation gone in {took:.2f}s")
             time.sleep(1)
+        if UPGRADES:
+            old = set(srv.worker_pids()) | {old_master}
+            t0 = time.monotonic()
+            srv.send_signal(signal.SIGUSR2)
+            while srv.proc.poll() is None and \
+                    time.monotonic() - t0 < DRAIN * SLOW:
+                new_masters(srv)
+                time.sleep(0.05)
+            took = time.monotonic() - t0
+            assert srv.proc.poll() == 0, \
+                "upgrade: old master not gone within drain_timeout"
+            new_master = read_pid(srv)
+            assert new_master not in (None, old_master)
+            assert not any(alive(p) for p in old), "upgrade: old workers"
+            print(f"upgrade: old master gone in {took:.2f}s")
+            time.sleep(1)
         pub.stop()
         pub.join(10 * SLOW)
         want = {"ids": [seq for seq, _ in pub.confirmed]}
@@ -102,7 +109,8 @@ def test_three_reloads_hand_over_ten_thousand_streams(make_server):
             assert r["lost"] == 0, r
             assert r["late_ms"] <= max(r["base_late_ms"] for r in reports) \
                 + SILENCE_MS * SLOW, r
-        assert counter(srv, "ringcast_streams_handed_total") == RELOADS * STREAMS
+        assert counter(srv, "ringcast_streams_handed_total") == \
+            (RELOADS + UPGRADES) * STREAMS
         assert counter(srv, "ringcast_handoff_fallbacks_total") == 0
         assert srv.log_text().count("reloaded: generation") == RELOADS
     finally:
@@ -111,4 +119,6 @@ def test_three_reloads_hand_over_ten_thousand_streams(make_server):
             if p.poll() is None:
                 p.kill()
             p.wait(10)
+        if UPGRADES:
+            stop_new_master(srv, old_master, new_master)
     assert srv.stop() == 0

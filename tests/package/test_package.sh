@@ -2,7 +2,9 @@
 # The Debian package end to end, as an operator would use it: build the
 # .deb from contrib/debian, dpkg -i, service ringcastd start, a topic from
 # ringcastctl, publish and subscribe with curl, reload (and a refused
-# reload of a broken config), stop, dpkg --purge.  Every step is asserted.
+# reload of a broken config), binary upgrade (service ringcastd upgrade, and
+# dpkg -i again, whose postinst upgrades), stop, dpkg --purge.  Every step
+# is asserted.
 # The installed config is patched to free loopback ports before the start,
 # so a service already on 8080/8081 is not disturbed.  Needs root, dpkg,
 # debhelper; otherwise it says SKIP and why, and exits 77.
@@ -182,6 +184,54 @@ cp "$work/good.conf" "$CONF"
     fail "the service did not keep running"
 [ "$(curl -s -o /dev/null -w '%{http_code}' "$base/healthz")" = 200 ] ||
     fail "not serving after a refused reload"
+ok
+
+# -- binary upgrade ------------------------------------------------------------
+# upgrade pid: the master changes, the old one is gone, and a stream opened
+# before it is still served (no reconnect: the same curl gets the event).
+upgrade_check() {
+	new=$(cat "$PIDFILE" 2>/dev/null)
+	[ -n "$new" ] && [ "$new" != "$1" ] || fail "the master did not change"
+	alive "$new" || fail "new master $new not running"
+	alive "$1" && fail "old master $1 still running"
+	code=$(T 10 curl -s -o /dev/null -w '%{http_code}' -X POST \
+	    --data "after $2" "$base/publish/pkgtest")
+	[ "$code" = 201 ] || fail "publish after $2: HTTP $code"
+	i=0
+	while [ $i -lt 50 ] && ! grep -q "data: after $2" "$work/up.out"; do
+		sleep 0.1; i=$((i + 1))
+	done
+	grep -q "data: after $2" "$work/up.out" ||
+	    fail "stream lost across $2: $(cat "$work/up.out")"
+	pid=$new
+}
+
+step "service ringcastd upgrade"
+T 60 curl -sN "$base/events/pkgtest" >"$work/up.out" 2>&1 &
+subpid=$!
+sleep 0.5
+T 60 service ringcastd upgrade >"$work/out" 2>&1 ||
+    { cat "$work/out" >&2; fail "upgrade"; }
+upgrade_check "$pid" "the upgrade"
+ok
+
+step "dpkg -i again: the postinst upgrades the running daemon"
+T 120 dpkg -i "$deb" >"$work/dpkg.out" 2>&1 ||
+    { cat "$work/dpkg.out" >&2; fail "dpkg -i again"; }
+# A policy-rc.d that forbids actions (as in containers) is obeyed: the
+# postinst says so and leaves the daemon as it was.
+if [ -x /usr/sbin/policy-rc.d ] &&
+    ! /usr/sbin/policy-rc.d ringcastd upgrade >/dev/null 2>&1; then
+	grep -q "policy-rc.d forbids the upgrade" "$work/dpkg.out" ||
+	    fail "postinst did not say the upgrade was forbidden: $(cat "$work/dpkg.out")"
+	[ "$(cat "$PIDFILE")" = "$pid" ] && alive "$pid" ||
+	    fail "the daemon did not keep running"
+	printf '(policy-rc.d forbids it: left alone) '
+else
+	upgrade_check "$pid" "the reinstall"
+fi
+kill "$subpid" 2>/dev/null
+subpid=
 ok
 
 # -- stop, purge ---------------------------------------------------------------
