@@ -203,15 +203,29 @@ EOF
 	done
 }
 
-# run_case SETUP NAME BOUND ringcast-bench-args... (with -p/-q, -k)
+# The CPU time (utime + stime, clock ticks) of PIDS, summed.
+cpu_ticks() {	# pid...
+	for p in "$@"; do
+		sed 's/.*) //' /proc/$p/stat 2>/dev/null || true
+	done | awk '{ t += $12 + $13 } END { printf "%d\n", t }'
+}
+
+# run_case SETUP NAME BOUND ringcast-bench-args... (with -p/-q, -k); the
+# CPU of the ringcast processes and of the nats-servers is noted apart.
 run_case() {
 	setup=$1 name=$2 bound=$3
 	shift 3
 	say "== $setup $name: ringcast-bench $*"
 	# shellcheck disable=SC2086
+	rc0=$(cpu_ticks $RC_ALL) nats0=$(cpu_ticks $NATS_PIDS)
+	# shellcheck disable=SC2086
 	line=$(timeout $((bound + 60)) "$BENCH" -T "$bound" "$@" \
 	    2>"$RUN/$setup-$name.err" | grep '^RESULT' || true)
+	# shellcheck disable=SC2086
+	rc1=$(cpu_ticks $RC_ALL) nats1=$(cpu_ticks $NATS_PIDS)
 	[ -n "$line" ] || line="RESULT mode=none error=no-result"
+	tck=$(getconf CLK_TCK)
+	line="$line rc_cpu_ms=$(((rc1 - rc0) * 1000 / tck)) nats_cpu_ms=$(((nats1 - nats0) * 1000 / tck))"
 	say "$line"
 	echo "CASE setup=$setup name=$name $line" >> "$RESULTS"
 }
@@ -230,9 +244,12 @@ else
 	BATCH="-e 200000 -b 1000"
 fi
 
-# The four measurements on one setup: publish on port $1, subscribe on $2.
-suite() {	# setup pub_port sub_port pids publish-only
-	s=$1 q=$2 p=$3 k=$4
+# The measurements on one setup: publish on port $2, subscribe on $3.
+suite() {	# setup pub_port sub_port ringcast-pids publish-only
+	s=$1 q=$2 p=$3
+	RC_ALL=$(echo "$4" | tr , ' ')
+	# ringcast-bench's CPU figures count the nats-servers too.
+	k=$4${NATS_PIDS:+,$(echo $NATS_PIDS | tr ' ' ,)}
 	if [ "$5" = no ]; then
 		# shellcheck disable=SC2086
 		run_case "$s" latency-200 120 -m latency -p "$p" -q "$q" -k "$k" \
@@ -269,9 +286,7 @@ cluster_setup() {	# name replicas publish-only
 	a=$NODE_PID
 	start_node "$1-b" $B_PORT "$NATS_URLS" "$2"
 	b=$NODE_PID
-	# The CPU figures count both nodes and the three nats-servers.
-	suite "$1" $A_PORT $B_PORT \
-	    "$(server_pids $a),$(server_pids $b),$(echo $NATS_PIDS | tr ' ' ,)" "$3"
+	suite "$1" $A_PORT $B_PORT "$(server_pids $a),$(server_pids $b)" "$3"
 	stop_all
 }
 

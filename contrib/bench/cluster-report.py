@@ -66,11 +66,16 @@ def rate(c, key="rate"):
     return s
 
 
-def cpu(c, key):
-    if key not in c:
+def cpu_split(c):
+    """CPU per event published, in us: ringcast's processes / the
+    nats-servers' (10 ms clock ticks, so coarse for short cases)."""
+    if "rc_cpu_ms" not in c or "events" not in c:
         return "-"
-    return "{:.1f}".format(float(c[key]) / 1000.0 if key.endswith("_ns_per_event")
-                           else float(c[key]))
+    n = float(c["events"])
+    rc = float(c["rc_cpu_ms"]) * 1000.0 / n
+    if c.get("setup") == "single":
+        return "{:.0f}".format(rc)
+    return "{:.0f} / {:.0f}".format(rc, float(c["nats_cpu_ms"]) * 1000.0 / n)
 
 
 def main():
@@ -103,14 +108,14 @@ def main():
             "latency-" + r, latency)
         row("{} ev/s: missing / dup / reorder".format(r),
             "latency-" + r, losses)
+        row("{} ev/s: publish rate reached (1 connection)".format(r),
+            "latency-" + r, lambda c: rate(c, "pub_rate"))
     row("publish, 1 connection, 1 in flight (events/s)", "publish", rate)
-    row("publish: server CPU per event (us)", "publish",
-        lambda c: cpu(c, "cpu_us_per_event"))
+    row("publish: CPU per event, ringcast / NATS (us)", "publish", cpu_split)
     row("publish, 1 connection, 16 pipelined (events/s)", "publish-d16",
         rate)
     row("batch, 1,000 lines a request (events/s)", "batch", rate)
-    row("batch: server CPU per event (us)", "batch",
-        lambda c: cpu(c, "cpu_ns_per_event"))
+    row("batch: CPU per event, ringcast / NATS (us)", "batch", cpu_split)
     row("JetStream alone (nats.c), 1 in flight (events/s)", "js-sync",
         rate)
     row("JetStream alone: PubAck wait p50 / p99 / max (ms)", "js-sync",
