@@ -266,6 +266,38 @@ suite() {	# setup pub_port sub_port ringcast-pids publish-only
 	run_case "$s" batch 120 -m batch -p "$q" -k "$k" -t batch $BATCH
 }
 
+# A ringcast metric on an admin port, summed over its labels.
+metric() {	# admin_port name
+	curl -s --max-time 2 "http://127.0.0.1:$1/metrics" |
+	    awk -v n="$2" '$1 == n || index($1, n "{") == 1 { t += $2; f = 1 }
+	    END { if (f) printf "%d\n", t; else print "none" }'
+}
+
+# After the cases: both relays must reach the stream's last sequence
+# (bounded: 60 s); their counters of gaps, duplicates, disconnects and
+# restarts, and A's refused publishes, go into one RELAY line.
+relay_check() {	# setup
+	t0=$(date +%s)
+	until=$((t0 + 60))
+	while :; do
+		sa=$(metric $((A_PORT + 1)) ringcast_cluster_stream_last_id)
+		la=$(metric $((A_PORT + 1)) ringcast_cluster_last_id)
+		lb=$(metric $((B_PORT + 1)) ringcast_cluster_last_id)
+		[ "$la" = "$sa" ] && [ "$lb" = "$sa" ] && break
+		[ "$(date +%s)" -lt $until ] || break
+		sleep 0.2
+	done
+	line="RELAY stream_last=$sa a_last=$la b_last=$lb wait_s=$(($(date +%s) - t0))"
+	for m in gaps_total duplicates_total disconnects_total \
+	    relay_restarts_total unknown_topics_total; do
+		line="$line a_$m=$(metric $((A_PORT + 1)) ringcast_cluster_$m)"
+		line="$line b_$m=$(metric $((B_PORT + 1)) ringcast_cluster_$m)"
+	done
+	line="$line a_refused=$(metric $((A_PORT + 1)) ringcast_cluster_publish_refused_total)"
+	say "$line"
+	echo "CASE setup=$1 name=relay $line" >> "$RESULTS"
+}
+
 wanted() {	# setup
 	case ,$setups, in *,$1,*) ;; *) false ;; esac
 }
@@ -287,6 +319,7 @@ cluster_setup() {	# name replicas publish-only
 	start_node "$1-b" $B_PORT "$NATS_URLS" "$2"
 	b=$NODE_PID
 	suite "$1" $A_PORT $B_PORT "$(server_pids $a),$(server_pids $b)" "$3"
+	relay_check "$1"
 	stop_all
 }
 

@@ -116,6 +116,19 @@ def main():
         rate)
     row("batch, 1,000 lines a request (events/s)", "batch", rate)
     row("batch: CPU per event, ringcast / NATS (us)", "batch", cpu_split)
+    row("after the cases: last id, stream / A / B (s to catch up)", "relay",
+        lambda c: "{} / {} / {} ({} s)".format(
+            c.get("stream_last"), c.get("a_last"), c.get("b_last"),
+            c.get("wait_s")))
+    row("relay gaps, duplicates, disconnects, restarts (A; B)", "relay",
+        lambda c: "; ".join(" / ".join(c.get("{}_{}".format(n, k), "?")
+                                        for k in ("gaps_total",
+                                                  "duplicates_total",
+                                                  "disconnects_total",
+                                                  "relay_restarts_total"))
+                            for n in ("a", "b")))
+    row("publishes refused (503) on A", "relay",
+        lambda c: c.get("a_refused", "?"))
     row("JetStream alone (nats.c), 1 in flight (events/s)", "js-sync",
         rate)
     row("JetStream alone: PubAck wait p50 / p99 / max (ms)", "js-sync",
