@@ -4,11 +4,13 @@
 # loopback, two ringcastd nodes (A, B) on it, and, for the comparison, one
 # single ringcastd with no [cluster], all on this machine in the same run.
 # Per setup: publish on A, 1,000 subscribers on B, paced at 200 and 1,000
-# events/s (latency p50/p99/max, missing/dup/reorder); publishes/s on one
-# connection, one request at a time and 16 pipelined; batch publish.  Then
-# the publish rates again with the stream at 1 replica instead of 3 (a
-# fresh NATS cluster).  Before the ringcast nodes start on a NATS cluster,
-# js-floor measures JetStream alone from nats.c, the yardstick.
+# events/s, and 100 subscribers at 200 events/s (latency p50/p99/max,
+# missing/dup/reorder); publishes/s on one connection, one request at a
+# time and 16 pipelined; batch publish; then both relays must have reached
+# the stream's end.  Then the publish rates again with the stream at 1
+# replica instead of 3 (a fresh NATS cluster).  Before the ringcast nodes
+# start on a NATS cluster, js-floor measures JetStream alone from nats.c,
+# the yardstick.
 # Every case is bounded in time (ringcast-bench -T, timeout(1)); only the
 # processes this script started are stopped, by PID.  RESULT lines go to
 # $RUN/results.txt, a markdown report to stdout and --out FILE.  Scratch
@@ -180,7 +182,7 @@ replicas = $4
 target = $d/ringcastd.log
 level = info
 EOF
-	for t in lat200 lat1000 pub batch; do
+	for t in lat200 lat200s lat1000 pub batch; do
 		"$RINGCASTCTL" -f "$d/ringcast.conf" topic add "$t" >/dev/null
 	done
 	"$RINGCASTD" -d -f "$d/ringcast.conf" >/dev/null 2>>"$d/stderr" &
@@ -232,12 +234,14 @@ run_case() {
 
 if [ $quick = 1 ]; then
 	LAT200="-n 100 -P 2 -r 200 -e 400"
+	LAT200S="-n 10 -P 1 -r 200 -e 400"
 	LAT1000="-n 100 -P 2 -r 1000 -e 2000"
 	PUB="-e 2000"
 	JSN=2000
 	BATCH="-e 20000 -b 1000"
 else
 	LAT200="-n 1000 -P 2 -r 200 -e 2000"
+	LAT200S="-n 100 -P 2 -r 200 -e 2000"
 	LAT1000="-n 1000 -P 2 -r 1000 -e 10000"
 	PUB="-e 20000"
 	JSN=20000
@@ -254,6 +258,10 @@ suite() {	# setup pub_port sub_port ringcast-pids publish-only
 		# shellcheck disable=SC2086
 		run_case "$s" latency-200 120 -m latency -p "$p" -q "$q" -k "$k" \
 		    -t lat200 $LAT200
+		# The hop alone: few subscribers, so fan-out does not dominate.
+		# shellcheck disable=SC2086
+		run_case "$s" latency-200-100 120 -m latency -p "$p" -q "$q" \
+		    -k "$k" -t lat200s $LAT200S
 		# shellcheck disable=SC2086
 		run_case "$s" latency-1000 120 -m latency -p "$p" -q "$q" -k "$k" \
 		    -t lat1000 $LAT1000

@@ -110,6 +110,10 @@ def main():
             "latency-" + r, losses)
         row("{} ev/s: publish rate reached (1 connection)".format(r),
             "latency-" + r, lambda c: rate(c, "pub_rate"))
+    row("200 ev/s, pub A, 100 subs B: p50 / p99 / max (ms)",
+        "latency-200-100", latency)
+    row("200 ev/s, 100 subs: missing / dup / reorder", "latency-200-100",
+        losses)
     row("publish, 1 connection, 1 in flight (events/s)", "publish", rate)
     row("publish: CPU per event, ringcast / NATS (us)", "publish", cpu_split)
     row("publish, 1 connection, 16 pipelined (events/s)", "publish-d16",
