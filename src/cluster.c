@@ -101,6 +101,10 @@ cluster_connect(const struct config *conf, const char *name, int persistent,
 		s = natsOptions_SetPingInterval(opts, CLUSTER_PING_MS);
 	if (s == NATS_OK)
 		s = natsOptions_SetMaxPingsOut(opts, 2);
+	/* Each publish waits for its ack: write it at once rather than
+	 * when nats.c's flusher thread next runs (about 1 ms each). */
+	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(opts, true);
 	if (s == NATS_OK && persistent) {
 		s = natsOptions_SetMaxReconnect(opts, -1);
 		if (s == NATS_OK)

@@ -182,8 +182,15 @@ replicas = $4
 target = $d/ringcastd.log
 level = info
 EOF
+	# In a cluster the first node's topic add reaches the catalog
+	# bucket; the second node pulls them from there.
 	for t in lat200 lat200s lat1000 pub batch; do
-		"$RINGCASTCTL" -f "$d/ringcast.conf" topic add "$t" >/dev/null
+		"$RINGCASTCTL" -f "$d/ringcast.conf" topic add "$t" \
+		    >/dev/null 2>&1 ||
+		    "$RINGCASTCTL" -f "$d/ringcast.conf" topic show "$t" \
+		    >/dev/null 2>&1 ||
+		    "$RINGCASTCTL" -f "$d/ringcast.conf" cluster sync --once \
+		    >/dev/null
 	done
 	"$RINGCASTD" -d -f "$d/ringcast.conf" >/dev/null 2>>"$d/stderr" &
 	NODE_PID=$!
