@@ -8,16 +8,22 @@
 # The fd limit is 20,000 a process: give each worker fewer streams than
 # that (--workers), twice over, as a new worker may take an old one's.
 #
+# With --upgrade, one binary upgrade (SIGUSR2) follows the reloads: from
+# the signal until the old master is gone and the new master's workers
+# hold every stream (the shared tables carry the counters across).
+#
 # usage: reload-bench.sh [--builddir DIR] [--workers N] [--procs N]
-#                        [--reloads N] STREAMS
+#                        [--reloads N] [--upgrade] STREAMS
 set -eu
 
 builddir=$(pwd)
 workers=4
 procs=
 reloads=3
+upgrade=0
 while [ $# -gt 1 ]; do
 	case $1 in
+	--upgrade) upgrade=1; shift ;;
 	--builddir) builddir=$2; shift 2 ;;
 	--workers) workers=$2; shift 2 ;;
 	--procs) procs=$2; shift 2 ;;
@@ -25,7 +31,7 @@ while [ $# -gt 1 ]; do
 	*) break ;;
 	esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [--builddir DIR] [--workers N] [--procs N] [--reloads N] STREAMS" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [--builddir DIR] [--workers N] [--procs N] [--reloads N] [--upgrade] STREAMS" >&2; exit 2; }
 streams=$1
 [ -n "$procs" ] || procs=$((streams / 10000 + 1))
 
@@ -44,6 +50,10 @@ now_ms() {
 metric() {	# name: the sum over its series, from the last fetch
 	awk -v n="$1" '$1 == n || index($1, n "{") == 1 { s += $2 }
 	    END { printf "%d\n", s }' "$RUN/metrics"
+}
+
+running() {	# pid: alive and not a zombie
+	[ -r "/proc/$1/stat" ] && ! grep -q ') Z ' "/proc/$1/stat"
 }
 
 fetch() {
@@ -142,3 +152,31 @@ for n in $(seq 1 "$reloads"); do
 	    "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)"
 	sleep 2
 done
+
+if [ "$upgrade" -eq 1 ]; then
+	fetch
+	handed0=$(metric ringcast_streams_handed_total)
+	fallback0=$(metric ringcast_handoff_fallbacks_total)
+	t0=$(now_ms)
+	kill -USR2 $SERVER_PID
+	until ! running $SERVER_PID && fetch &&
+	    [ "$(metric ringcast_streams_handed_total)" -ge \
+	    $((handed0 + streams)) ] &&
+	    [ "$(metric ringcast_connections | tail -1)" -ge "$streams" ]; do
+		[ $(($(now_ms) - t0)) -lt 60000 ] ||
+		    { echo "upgrade: not done in 60 s" >&2; break; }
+		sleep 0.01
+	done
+	t1=$(now_ms)
+	fetch
+	echo "RESULT mode=upgrade streams=$streams workers=$workers" \
+	    "upgrade_ms=$((t1 - t0))" \
+	    "handed=$(($(metric ringcast_streams_handed_total) - handed0))" \
+	    "fallbacks=$(($(metric ringcast_handoff_fallbacks_total) - fallback0))" \
+	    "load=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' /)"
+	# The new master is not our child: stop_all stops it by the pid it
+	# wrote.
+	wait "$SERVER_PID" 2>/dev/null || true
+	NEW_PID=$(cat "$RUN/ringcastd.pid" 2>/dev/null || true)
+	[ -n "$NEW_PID" ] && SERVER_PID=$NEW_PID
+fi
