@@ -15,7 +15,7 @@ import pytest
 
 import nats_rig
 from ringcast_harness import (HERE, RINGCASTCTL, RINGCASTD, SLOW,
-                              free_port)
+                              free_port, wait_for)
 
 BOOTSTRAP = HERE.parent.parent / "bootstrap"
 
@@ -129,7 +129,10 @@ def test_cluster_mode_starts_nats_and_two_nodes_and_ctrl_c_stops_all(demo):
     # The NATS half: one JetStream cluster of three with one meta leader.
     leaders = set()
     for port in demo.mons:
-        assert nats_rig.monitor(port, "/healthz") == {"status": "ok"}
+        # The script waits for a JetStream leader; a follower may report
+        # healthy a moment later.
+        assert wait_for(lambda: nats_rig.monitor(port, "/healthz") ==
+                        {"status": "ok"}, 15), port
         meta = nats_rig.monitor(port, "/jsz")["meta_cluster"]
         assert meta["cluster_size"] == 3
         leaders.add(meta["leader"])
