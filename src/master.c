@@ -1371,6 +1371,21 @@ master_generation_ready(const struct master *m)
 	return n == config_workers(m->conf);
 }
 
+/* The pid a pidfile names, or 0. */
+static pid_t
+master_pidfile_pid(const char *path)
+{
+	FILE	*fp;
+	long	 pid = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return 0;
+	if (fscanf(fp, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(fp);
+	return (pid_t)pid;
+}
+
 /* One step of an upgrade, on either side, each turn of the loop.
  * Returns 1 when the old master is done and should exit. */
 static int
@@ -1417,9 +1432,14 @@ master_upgrade_step(struct master *m)
 		    -1)
 			log_warn("upgrade: control socket");
 		m->up.state = MASTER_UPGRADE_HANDED;
+		m->up.deadline_ms = now + MASTER_UPGRADE_GO_MS;
 		break;
 	case MASTER_UPGRADE_HANDED:
-		if (master_live_workers(m) == 0) {
+		/* Not before the pidfile names the new master: an init
+		 * script must never find it naming nobody. */
+		if (master_live_workers(m) == 0 &&
+		    (master_pidfile_pid(m->conf->pidfile) == m->up.pid ||
+		    now > m->up.deadline_ms)) {
 			log_info("upgrade: handed over to pid %ld; exiting",
 			    (long)m->up.pid);
 			return 1;
