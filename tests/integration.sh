@@ -9,4 +9,6 @@ RINGCASTD=${RINGCASTD:-$builddir/ringcastd}
 RINGCASTCTL=${RINGCASTCTL:-$builddir/ringcastctl}
 PYTHONDONTWRITEBYTECODE=1
 export RC_BUILDDIR RINGCASTD RINGCASTCTL PYTHONDONTWRITEBYTECODE
+# RINGCAST_PYTEST_ARGS is split into words, never expanded as file names.
+set -f
 exec /usr/bin/python3 -m pytest -q -p no:cacheprovider ${RINGCAST_PYTEST_ARGS:-} "$srcdir/tests/integration"
